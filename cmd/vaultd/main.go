@@ -1,0 +1,252 @@
+// Command vaultd serves a customer's vault over gRPC, on the embedded
+// badger store by default.
+//
+// On first start it creates the vault (id, vault key, pairwise secret) and
+// prints the vault address and a one-time enrolment code with the exact
+// `vrm init` command to run. It only wires flags to packages; the logic is
+// in vault, vault/server and vault/store.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/vault"
+	"github.com/vrmvault/vrmvault/vault/profile"
+	"github.com/vrmvault/vrmvault/vault/server"
+	"github.com/vrmvault/vrmvault/vault/store/badgerstore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// options are vaultd's flags.
+type options struct {
+	data            string
+	listen          string
+	advertise       string
+	tlsCert         string
+	tlsKey          string
+	insecure        bool
+	logFormat       string
+	logLevel        string
+	proofSkew       time.Duration
+	enrollmentTTL   time.Duration
+	shutdownTimeout time.Duration
+	maxRecvMsg      int
+	limits          profile.Limits
+}
+
+func defaultDataDir(getenv func(string) string) string {
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "vrmvault")
+	}
+	if home := getenv("HOME"); home != "" {
+		return filepath.Join(home, ".local", "share", "vrmvault")
+	}
+	return "vrmvault-data"
+}
+
+func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("vaultd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := profile.DefaultLimits()
+	fs.StringVar(&o.data, "data", defaultDataDir(getenv), "data directory (badger store)")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:7443", "address to listen on")
+	fs.StringVar(&o.advertise, "advertise", "", "host:port to print in the vault address (default: the listen address)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.BoolVar(&o.insecure, "insecure-plaintext", false, "allow plaintext on a non-loopback address (never in production)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&o.proofSkew, "proof-skew", 60*time.Second, "accepted distance between a proof's iat and this clock")
+	fs.DurationVar(&o.enrollmentTTL, "enrollment-ttl", vault.DefaultEnrollmentTTL, "validity of a one-time enrolment code")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for calls to end")
+	fs.IntVar(&o.maxRecvMsg, "max-message-bytes", server.DefaultMaxRecvMsgSize, "largest request message")
+	fs.IntVar(&o.limits.MaxValueBytes, "max-value-bytes", def.MaxValueBytes, "largest profile value")
+	fs.IntVar(&o.limits.MaxListItems, "max-list-items", def.MaxListItems, "most items in a list value")
+	fs.IntVar(&o.limits.MaxFieldsPerBatch, "max-fields-per-batch", def.MaxFieldsPerBatch, "most changes in one batch")
+	fs.IntVar(&o.limits.MaxPathDepth, "max-path-depth", def.MaxPathDepth, "most segments in a path (at most 16)")
+	fs.IntVar(&o.limits.MaxFields, "max-fields", def.MaxFields, "most fields in a profile")
+	fs.IntVar(&o.limits.MaxProfileBytes, "max-profile-bytes", def.MaxProfileBytes, "largest profile in bytes")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return o, errors.New("--tls-cert and --tls-key go together")
+	}
+	if err := o.limits.Validate(); err != nil {
+		return o, err
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return o, fmt.Errorf("--log-format must be text or json, not %q", o.logFormat)
+	}
+	return o, nil
+}
+
+func newLogger(o options, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, hopts)), nil
+}
+
+// run is vaultd: it returns the exit code (0 after a clean shutdown, 1 on
+// a failure, 2 on bad usage).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	o, err := parseFlags(args, stderr, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vaultd: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "vaultd: %v\n", err)
+		return 2
+	}
+	if err := serve(ctx, o, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "vaultd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) error {
+	if o.tlsCert == "" && !o.insecure && !vaultconn.IsLoopback(o.listen) {
+		return fmt.Errorf("refusing to listen on non-loopback address %s without TLS: give --tls-cert and --tls-key (or --insecure-plaintext for a trusted network)", o.listen)
+	}
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := badgerstore.Open(badgerstore.Config{Dir: o.data, Logger: log})
+	if errors.Is(err, badgerstore.ErrLocked) {
+		return fmt.Errorf("data dir %s is in use by another vaultd; stop it first", o.data)
+	}
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close store", "error", err)
+		}
+	}()
+	host, err := vault.NewHost(vault.Config{Store: st, Limits: o.limits, EnrollmentTTL: o.enrollmentTTL, Logger: log})
+	if err != nil {
+		return err
+	}
+	vaultID, enr, err := singleVault(ctx, host)
+	if err != nil {
+		return err
+	}
+
+	var extra []grpc.ServerOption
+	if o.tlsCert != "" {
+		creds, err := credentials.NewServerTLSFromFile(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		extra = append(extra, grpc.Creds(creds))
+	}
+	srv, err := server.New(server.Config{Host: host, ProofSkew: o.proofSkew, Logger: log, MaxRecvMsgSize: o.maxRecvMsg})
+	if err != nil {
+		return err
+	}
+	gs, hs := srv.NewGRPCServer(extra...)
+	lis, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	advertise := o.advertise
+	if advertise == "" {
+		advertise = lis.Addr().String()
+	}
+	addr := advertise + "/" + vaultID
+	if enr != nil {
+		fmt.Fprintf(stdout, "Enrol your device with this one-time code (valid until %s):\n", enr.Expires.Format(time.RFC3339))
+		fmt.Fprintf(stdout, "  vrm init --vault %s --code %s\n", addr, enr.Code)
+	}
+	// The ready line comes last, so a script can read up to it.
+	fmt.Fprintf(stdout, "vaultd: vault %s ready (data dir %s)\n", addr, o.data)
+	log.Info("serving", "listen", lis.Addr().String(), "vault", vaultID, "tls", o.tlsCert != "")
+
+	errc := make(chan error, 1)
+	go func() { errc <- gs.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	hs.Shutdown()
+	done := make(chan struct{})
+	go func() { gs.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(o.shutdownTimeout):
+		log.Warn("graceful shutdown timed out; closing open calls")
+		gs.Stop()
+	}
+	return nil
+}
+
+// singleVault returns the data dir's vault, creating it on first start. It
+// returns a fresh enrolment code while no owner key is enrolled (the first
+// code may have been lost), nil afterwards.
+func singleVault(ctx context.Context, host *vault.Host) (string, *vault.Enrollment, error) {
+	ids, err := host.ListVaults(ctx, "", 2)
+	if err != nil {
+		return "", nil, err
+	}
+	switch len(ids) {
+	case 0:
+		id, enr, err := host.CreateVault(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		return id, &enr, nil
+	case 1:
+		st, err := host.Status(ctx, ids[0])
+		if err != nil {
+			return "", nil, err
+		}
+		if len(st.OwnerKeys) > 0 {
+			return ids[0], nil, nil
+		}
+		enr, err := host.NewEnrollmentCode(ctx, ids[0])
+		if err != nil {
+			return "", nil, err
+		}
+		return ids[0], &enr, nil
+	default:
+		return "", nil, errors.New("the data dir holds more than one vault: it belongs to a multi-vault host; use host mode")
+	}
+}

@@ -1,0 +1,50 @@
+package vault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the vault domain. Package vault/server maps each to a
+// gRPC status code in one place; profile validation errors (package
+// profile) pass through unchanged.
+var (
+	// ErrInvalidArgument: a request argument outside the domain's rules
+	// (the wrapping error names it).
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrVaultNotFound: no such vault. Callers that must not reveal whether
+	// a vault exists answer it exactly as an unknown key or a bad code.
+	ErrVaultNotFound = errors.New("vault not found")
+	// ErrEnrollmentCode: the enrolment code is wrong, used or expired
+	// (one error for all three, so the answer is no oracle).
+	ErrEnrollmentCode = errors.New("enrolment code invalid, used or expired")
+	// ErrTooManyOwnerKeys: the vault already has MaxOwnerKeys owner keys.
+	ErrTooManyOwnerKeys = errors.New("too many owner keys")
+	// ErrFieldNotFound: a delete names a field that does not exist.
+	ErrFieldNotFound = errors.New("no such field")
+	// ErrVersionConflict: an expected version did not match.
+	ErrVersionConflict = errors.New("version conflict")
+	// ErrQuota: a write would take the profile over its field count or
+	// size limit.
+	ErrQuota = errors.New("profile quota exceeded")
+	// ErrFieldShape: a write would make a path both a field and a group of
+	// fields (a.b set while a.b.c exists, or the other way round).
+	ErrFieldShape = errors.New("path conflicts with the profile's tree")
+)
+
+// PathError is an error about one path of a batch. Its message is one line
+// naming the path and never the value.
+type PathError struct {
+	// Path is the field's path.
+	Path string
+	// Detail says what is wrong.
+	Detail string
+	// Err is the sentinel: ErrFieldNotFound, ErrVersionConflict,
+	// ErrFieldShape.
+	Err error
+}
+
+func (e *PathError) Error() string { return fmt.Sprintf("%s: %s", e.Path, e.Detail) }
+
+// Unwrap returns the sentinel.
+func (e *PathError) Unwrap() error { return e.Err }

@@ -1,0 +1,266 @@
+package vault
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/vrmvault/vrmvault/consent"
+	"github.com/vrmvault/vrmvault/vault/store"
+)
+
+const (
+	prefixOwner      = "o/"
+	prefixEnrollment = "e/"
+	prefixReplay     = "j/"
+	// enrollmentCodeBytes is the entropy of an enrolment code: 160 bits,
+	// written as 32 base32 characters in groups of four.
+	enrollmentCodeBytes = 20
+	// maxEnrollmentCodeLen bounds the code text accepted before hashing.
+	maxEnrollmentCodeLen = 128
+	// maxDeviceNameLen bounds an owner key's device name.
+	maxDeviceNameLen = 64
+)
+
+// OwnerKey is an enrolled owner key.
+type OwnerKey struct {
+	// Key is the public key.
+	Key consent.PublicKey
+	// Device is the device name given at enrolment.
+	Device string
+	// Enrolled is when the key was enrolled.
+	Enrolled time.Time
+}
+
+type ownerRecord struct {
+	V        int       `json:"v"`
+	JWK      string    `json:"jwk"`
+	Device   string    `json:"device"`
+	Enrolled time.Time `json:"enrolled"`
+}
+
+type enrollmentRecord struct {
+	V       int       `json:"v"`
+	Expires time.Time `json:"expires"`
+}
+
+// codeEncoding writes enrolment codes in upper-case base32 without
+// padding: no characters that need quoting in a shell.
+var codeEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// normaliseCode removes the separators and case a person may type.
+func normaliseCode(code string) string {
+	code = strings.ToUpper(code)
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == ' ' {
+			return -1
+		}
+		return r
+	}, code)
+}
+
+func enrollmentKey(code string) string {
+	sum := sha256.Sum256([]byte(normaliseCode(code)))
+	return prefixEnrollment + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// putEnrollmentCode makes a new code and stores its hash in tx.
+func (h *Host) putEnrollmentCode(tx store.Tx) (Enrollment, error) {
+	var raw [enrollmentCodeBytes]byte
+	if _, err := io.ReadFull(h.rand, raw[:]); err != nil {
+		return Enrollment{}, fmt.Errorf("enrolment code: %w", err)
+	}
+	plain := codeEncoding.EncodeToString(raw[:])
+	groups := make([]string, 0, len(plain)/4)
+	for i := 0; i < len(plain); i += 4 {
+		groups = append(groups, plain[i:min(i+4, len(plain))])
+	}
+	enr := Enrollment{Code: strings.Join(groups, "-"), Expires: h.now().Add(h.enrTTL).UTC()}
+	b, err := json.Marshal(enrollmentRecord{V: 1, Expires: enr.Expires})
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("encode enrolment code: %w", err)
+	}
+	if err := tx.PutTTL(enrollmentKey(enr.Code), b, h.enrTTL); err != nil {
+		return Enrollment{}, fmt.Errorf("store enrolment code: %w", err)
+	}
+	return enr, nil
+}
+
+// NewEnrollmentCode issues another one-time enrolment code for the vault
+// (to enrol a further device, or when the first code was lost before use).
+func (h *Host) NewEnrollmentCode(ctx context.Context, vaultID string) (Enrollment, error) {
+	var enr Enrollment
+	err := h.update(ctx, vaultID, func(tx store.Tx) error {
+		var err error
+		enr, err = h.putEnrollmentCode(tx)
+		return err
+	})
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("vault %s: new enrolment code: %w", vaultID, err)
+	}
+	return enr, nil
+}
+
+// Enroll consumes a one-time code and records key as an owner key of the
+// vault. A wrong, used or expired code, and a vault that does not exist,
+// all give ErrEnrollmentCode.
+func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.PublicKey, device string) error {
+	if len(code) == 0 || len(code) > maxEnrollmentCodeLen {
+		return ErrEnrollmentCode
+	}
+	if len(device) > maxDeviceNameLen {
+		return fmt.Errorf("%w: device name longer than %d bytes", ErrInvalidArgument, maxDeviceNameLen)
+	}
+	now := h.now()
+	err := h.update(ctx, vaultID, func(tx store.Tx) error {
+		ekey := enrollmentKey(code)
+		var rec enrollmentRecord
+		if err := getJSON(tx, ekey, &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return ErrEnrollmentCode
+			}
+			return err
+		}
+		if !now.Before(rec.Expires) {
+			return ErrEnrollmentCode
+		}
+		if err := tx.Delete(ekey); err != nil {
+			return err
+		}
+		n := 0
+		if err := tx.Scan(prefixOwner, "", MaxOwnerKeys+1, func(string, []byte) error { n++; return nil }); err != nil {
+			return err
+		}
+		if _, err := tx.Get(prefixOwner + key.Thumbprint()); err == nil {
+			return nil // already an owner key: the code is spent, nothing else changes
+		}
+		if n >= MaxOwnerKeys {
+			return ErrTooManyOwnerKeys
+		}
+		return putJSON(tx, prefixOwner+key.Thumbprint(), ownerRecord{V: 1, JWK: key.JSON(), Device: device, Enrolled: now.UTC()})
+	})
+	if errors.Is(err, ErrVaultNotFound) {
+		return ErrEnrollmentCode
+	}
+	if err != nil {
+		return fmt.Errorf("enrol: %w", err)
+	}
+	h.log.Info("owner key enrolled", "vault", vaultID, "jkt", key.Thumbprint())
+	return nil
+}
+
+// OwnerKeys returns the vault's owner keys in thumbprint order.
+func (h *Host) OwnerKeys(ctx context.Context, vaultID string) ([]OwnerKey, error) {
+	var keys []OwnerKey
+	err := h.view(ctx, vaultID, func(tx store.Tx) error {
+		var err error
+		keys, err = ownerKeys(tx)
+		return err
+	})
+	return keys, err
+}
+
+func ownerKeys(tx store.Tx) ([]OwnerKey, error) {
+	var keys []OwnerKey
+	err := tx.Scan(prefixOwner, "", MaxOwnerKeys, func(k string, v []byte) error {
+		ok, err := decodeOwner(v)
+		if err != nil {
+			return fmt.Errorf("owner key %s: %w", k, err)
+		}
+		keys = append(keys, ok)
+		return nil
+	})
+	return keys, err
+}
+
+func decodeOwner(b []byte) (OwnerKey, error) {
+	var rec ownerRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return OwnerKey{}, fmt.Errorf("decode owner key: %w", err)
+	}
+	pub, err := consent.ParsePublicKey([]byte(rec.JWK))
+	if err != nil {
+		return OwnerKey{}, err
+	}
+	return OwnerKey{Key: pub, Device: rec.Device, Enrolled: rec.Enrolled}, nil
+}
+
+// validJKT reports whether s has the shape of a key thumbprint (43
+// base64url characters), so that no other string reaches a store key.
+func validJKT(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}
+
+// OwnerKeyResolver returns a consent.KeyResolver that knows the vault's
+// owner keys. A vault that does not exist resolves no key, exactly like a
+// key that is not an owner's: the caller learns nothing about existence.
+func (h *Host) OwnerKeyResolver(vaultID string) consent.KeyResolver {
+	return ownerResolver{h: h, vault: vaultID}
+}
+
+type ownerResolver struct {
+	h     *Host
+	vault string
+}
+
+func (r ownerResolver) ResolveKey(ctx context.Context, jkt string) (consent.PublicKey, error) {
+	if !validJKT(jkt) {
+		return consent.PublicKey{}, consent.ErrUnknownKey
+	}
+	var key OwnerKey
+	err := r.h.view(ctx, r.vault, func(tx store.Tx) error {
+		b, err := tx.Get(prefixOwner + jkt)
+		if err != nil {
+			return err
+		}
+		key, err = decodeOwner(b)
+		return err
+	})
+	if errors.Is(err, ErrVaultNotFound) || errors.Is(err, store.ErrNotFound) {
+		return consent.PublicKey{}, consent.ErrUnknownKey
+	}
+	if err != nil {
+		return consent.PublicKey{}, fmt.Errorf("vault %s: resolve key: %w", r.vault, err)
+	}
+	return key.Key, nil
+}
+
+// ReplayCache returns the vault's replay cache of proof jti values. It
+// lives in the store with a TTL, so it survives a restart; the check and
+// the record are one transaction, so of two concurrent uses of a jti one
+// fails.
+func (h *Host) ReplayCache(vaultID string) consent.ReplayCache {
+	return replayCache{h: h, vault: vaultID}
+}
+
+type replayCache struct {
+	h     *Host
+	vault string
+}
+
+func (c replayCache) Remember(ctx context.Context, jkt, jti string, until time.Time) error {
+	ttl := until.Sub(c.h.now())
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	key := prefixReplay + jkt + "/" + jti
+	return c.h.update(ctx, c.vault, func(tx store.Tx) error {
+		if _, err := tx.Get(key); err == nil {
+			return consent.ErrReplayed
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return tx.PutTTL(key, []byte{1}, ttl)
+	})
+}

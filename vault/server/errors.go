@@ -1,0 +1,87 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vrmvault/vrmvault/consent"
+	"github.com/vrmvault/vrmvault/vault"
+	"github.com/vrmvault/vrmvault/vault/profile"
+	"github.com/vrmvault/vrmvault/vault/store"
+)
+
+// errPermission is a valid proof without the right to the call.
+var errPermission = errors.New("permission denied")
+
+// statusFor turns an error of the domain into the gRPC status the caller
+// sees. It is the only place where codes are chosen. Messages name the
+// reason (a rule, a path, a limit) and never a value; an error it does not
+// know is logged and answered with a bare INTERNAL.
+func (s *Server) statusFor(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err // already a status (from a conversion check)
+	}
+	var (
+		fieldErr *profile.FieldError
+		pathErr  *vault.PathError
+		proofErr *consent.ProofError
+	)
+	switch {
+	case errors.As(err, &proofErr):
+		return status.Error(codes.Unauthenticated, proofErr.Error())
+	case errors.Is(err, errPermission):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, vault.ErrEnrollmentCode):
+		return status.Error(codes.PermissionDenied, vault.ErrEnrollmentCode.Error())
+	case errors.As(err, &fieldErr):
+		return status.Error(codes.InvalidArgument, fieldErr.Error())
+	case errors.As(err, &pathErr):
+		code := codes.InvalidArgument
+		switch {
+		case errors.Is(err, vault.ErrVersionConflict):
+			code = codes.Aborted
+		case errors.Is(err, vault.ErrFieldNotFound):
+			code = codes.NotFound
+		case errors.Is(err, vault.ErrFieldShape):
+			code = codes.FailedPrecondition
+		}
+		return status.Error(code, pathErr.Error())
+	case errors.Is(err, vault.ErrQuota), errors.Is(err, vault.ErrTooManyOwnerKeys):
+		return status.Error(codes.ResourceExhausted, innermost(err, vault.ErrQuota, vault.ErrTooManyOwnerKeys))
+	case errors.Is(err, vault.ErrInvalidArgument):
+		return status.Error(codes.InvalidArgument, innermost(err, vault.ErrInvalidArgument))
+	case errors.Is(err, vault.ErrVaultNotFound):
+		return status.Error(codes.NotFound, "vault not found")
+	case errors.Is(err, store.ErrConflict):
+		return status.Error(codes.Aborted, "too many concurrent writes to this vault; try again")
+	case errors.Is(err, store.ErrTooLarge):
+		return status.Error(codes.ResourceExhausted, "write too large for the store")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "call canceled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	}
+	s.log.ErrorContext(ctx, "internal error", slog.String("error", err.Error()))
+	return status.Error(codes.Internal, "internal error")
+}
+
+// innermost returns the message from the first of the sentinels onwards:
+// the wrapping context (vault id, operation) is for logs, the sentinel and
+// its detail for the caller.
+func innermost(err error, sentinels ...error) string {
+	msg := err.Error()
+	for _, s := range sentinels {
+		if i := strings.Index(msg, s.Error()); i >= 0 {
+			return msg[i:]
+		}
+	}
+	return msg
+}

@@ -1,0 +1,171 @@
+// Package vaulttest starts real vaults for tests: a real gRPC server on
+// 127.0.0.1 with an ephemeral port, serving a vault.Host on badger in a
+// temporary directory, with real keys. Everything it starts it also stops
+// (t.Cleanup).
+package vaulttest
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/vrmvault/vrmvault/clients/owner"
+	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/consent"
+	"github.com/vrmvault/vrmvault/vault"
+	"github.com/vrmvault/vrmvault/vault/profile"
+	"github.com/vrmvault/vrmvault/vault/server"
+	"github.com/vrmvault/vrmvault/vault/store/badgerstore"
+)
+
+// Options configure Start. The zero value is a vault with default limits
+// and the real clock.
+type Options struct {
+	// Dir is the data directory; empty means a new t.TempDir().
+	Dir string
+	// Now is the vault's clock; nil means time.Now.
+	Now func() time.Time
+	// Limits are the profile limits; zero means the defaults.
+	Limits profile.Limits
+}
+
+// Vault is a running vault server.
+type Vault struct {
+	// Addr is the vault address, host:port/<vault-id>.
+	Addr string
+	// Address is Addr parsed.
+	Address vaultconn.Address
+	// Code is a fresh one-time enrolment code.
+	Code string
+	// Dir is the data directory.
+	Dir string
+	// Host is the domain object behind the server.
+	Host *vault.Host
+
+	opts     Options
+	store    *badgerstore.Store
+	grpc     *grpc.Server
+	stopOnce sync.Once
+}
+
+// Start starts a server on a new vault (or, when opts.Dir holds one, on
+// the vault already there) and returns it with a fresh enrolment code.
+func Start(t testing.TB, opts ...Options) *Vault {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	st, err := badgerstore.Open(badgerstore.Config{Dir: o.Dir, Now: o.Now})
+	if err != nil {
+		t.Fatalf("vaulttest: open store: %v", err)
+	}
+	h, err := vault.NewHost(vault.Config{Store: st, Now: o.Now, Limits: o.Limits})
+	if err != nil {
+		_ = st.Close()
+		t.Fatalf("vaulttest: new host: %v", err)
+	}
+	ctx := context.Background()
+	ids, err := h.ListVaults(ctx, "", 1)
+	if err != nil {
+		_ = st.Close()
+		t.Fatalf("vaulttest: list vaults: %v", err)
+	}
+	var id string
+	var enr vault.Enrollment
+	if len(ids) == 0 {
+		id, enr, err = h.CreateVault(ctx)
+	} else {
+		id = ids[0]
+		enr, err = h.NewEnrollmentCode(ctx, id)
+	}
+	if err != nil {
+		_ = st.Close()
+		t.Fatalf("vaulttest: prepare vault: %v", err)
+	}
+	srv, err := server.New(server.Config{Host: h, Now: o.Now})
+	if err != nil {
+		_ = st.Close()
+		t.Fatalf("vaulttest: new server: %v", err)
+	}
+	gs, _ := srv.NewGRPCServer()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = st.Close()
+		t.Fatalf("vaulttest: listen: %v", err)
+	}
+	go func() { _ = gs.Serve(lis) }()
+	v := &Vault{
+		Addr:    lis.Addr().String() + "/" + id,
+		Address: vaultconn.Address{HostPort: lis.Addr().String(), VaultID: id},
+		Code:    enr.Code,
+		Dir:     o.Dir,
+		Host:    h,
+		opts:    o,
+		store:   st,
+		grpc:    gs,
+	}
+	t.Cleanup(v.Stop)
+	return v
+}
+
+// Stop stops the server and closes the store. It is safe to call twice.
+func (v *Vault) Stop() {
+	v.stopOnce.Do(func() {
+		v.grpc.Stop()
+		_ = v.store.Close()
+	})
+}
+
+// Restart stops the server and starts a new one on the same data
+// directory (and the same vault), on a new port.
+func (v *Vault) Restart(t testing.TB) *Vault {
+	t.Helper()
+	v.Stop()
+	o := v.opts
+	o.Dir = v.Dir
+	return Start(t, o)
+}
+
+// NewKey returns a fresh Ed25519 key.
+func NewKey(t testing.TB) *consent.PrivateKey {
+	t.Helper()
+	k, err := consent.GenerateKey(consent.EdDSA, rand.Reader)
+	if err != nil {
+		t.Fatalf("vaulttest: generate key: %v", err)
+	}
+	return k
+}
+
+// Owner enrols a fresh owner key with v.Code and returns a client signing
+// with it. The code is spent afterwards.
+func (v *Vault) Owner(t testing.TB) (*owner.Client, *consent.PrivateKey) {
+	t.Helper()
+	key := NewKey(t)
+	c := v.Client(t, key)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Enroll(ctx, v.Code, "test"); err != nil {
+		t.Fatalf("vaulttest: enrol: %v", err)
+	}
+	return c, key
+}
+
+// Client returns an owner client for v signing with key (not enrolled).
+func (v *Vault) Client(t testing.TB, key *consent.PrivateKey) *owner.Client {
+	t.Helper()
+	c, err := owner.Dial(vaultconn.Config{Address: v.Address, Key: key, Now: v.opts.Now})
+	if err != nil {
+		t.Fatalf("vaulttest: dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
