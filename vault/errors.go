@@ -27,6 +27,24 @@ var (
 	// ErrQuota: a write would take the profile over its field count or
 	// size limit.
 	ErrQuota = errors.New("profile quota exceeded")
+	// ErrLimit: a per-brand or per-vault count limit (pending requests,
+	// consents) would be crossed; the wrapping error names it.
+	ErrLimit = errors.New("limit exceeded")
+	// ErrRequestNotFound: no such request, or not the caller's: a brand
+	// gets the same answer for another brand's request, a missing one, and
+	// a vault that does not exist.
+	ErrRequestNotFound = errors.New("request not found")
+	// ErrConsentNotFound: no such consent.
+	ErrConsentNotFound = errors.New("consent not found")
+	// ErrRequestDecided: the request is no longer pending, or the consent
+	// no longer granted.
+	ErrRequestDecided = errors.New("already decided")
+	// ErrNoConsent: the brand has no active consent in this vault.
+	ErrNoConsent = errors.New("no active consent")
+	// ErrConsentRevoked: the brand's consent was revoked.
+	ErrConsentRevoked = errors.New("consent revoked")
+	// ErrConsentExpired: the brand's consent expired.
+	ErrConsentExpired = errors.New("consent expired")
 	// ErrFieldShape: a write would make a path both a field and a group of
 	// fields (a.b set while a.b.c exists, or the other way round).
 	ErrFieldShape = errors.New("path conflicts with the profile's tree")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vrmvault/vrmvault/vault/audit"
 	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/store"
 )
@@ -232,23 +233,32 @@ func readFields(tx store.Tx, selectors []Selector, max int) ([]StoredField, erro
 	return out, nil
 }
 
-// changeRecord is the payload of a change row: which paths a write set
-// and deleted, and who wrote it. Watches (a later issue) read it.
+// changedField is a field set by a change, with its stored record.
+type changedField struct {
+	Path   string          `json:"p"`
+	Record json.RawMessage `json:"r"`
+}
+
+// changeRecord is the payload of a change row: the fields a write set
+// (with their values as stored) and deleted, the request or consent a
+// consent change concerns, and who wrote it. Watches read it.
 type changeRecord struct {
-	V       int      `json:"v"`
-	Kind    string   `json:"kind"`
-	Set     []string `json:"set,omitempty"`
-	Deleted []string `json:"del,omitempty"`
-	By      string   `json:"by"`
+	V       int            `json:"v"`
+	Kind    string         `json:"kind"` // profile, request, consent, revocation, key, ack
+	Fields  []changedField `json:"set,omitempty"`
+	Deleted []string       `json:"del,omitempty"`
+	Request string         `json:"rid,omitempty"`
+	Consent string         `json:"cid,omitempty"`
+	By      string         `json:"by"`
 }
 
 // UpdateProfile applies changes as one atomic batch written by the owner
-// key by: all of them or none. Every set is validated (path syntax,
+// c, with its audit entry in the same transaction: all of it or none. Every set is validated (path syntax,
 // well-known rules, limits); owner batches may delete but not set
 // brands.* fields. It returns the batch's sequence number (the new version
 // of every field it set) and the fields as stored. A batch that changes
 // nothing returns the current sequence number and writes nothing.
-func (h *Host) UpdateProfile(ctx context.Context, vaultID, by string, changes []FieldChange) (uint64, []StoredField, error) {
+func (h *Host) UpdateProfile(ctx context.Context, vaultID string, c Caller, changes []FieldChange) (uint64, []StoredField, error) {
 	if err := h.validateBatch(changes); err != nil {
 		return 0, nil, err
 	}
@@ -256,10 +266,17 @@ func (h *Host) UpdateProfile(ctx context.Context, vaultID, by string, changes []
 		seq    uint64
 		stored []StoredField
 	)
+	paths := make([]string, 0, len(changes))
+	for _, ch := range changes {
+		paths = append(paths, ch.Path)
+	}
 	err := h.update(ctx, vaultID, func(tx store.Tx) error {
 		var err error
-		seq, stored, err = h.applyBatch(tx, by, changes)
-		return err
+		seq, stored, err = h.applyBatch(tx, c.JKT, nil, changes)
+		if err != nil {
+			return err
+		}
+		return h.appendAudit(tx, vaultID, c, nil, paths, audit.OutcomeOK)
 	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("vault %s: update profile: %w", vaultID, err)
@@ -302,7 +319,7 @@ func (h *Host) validateBatch(changes []FieldChange) error {
 }
 
 // applyBatch plans the batch against the snapshot, then writes it.
-func (h *Host) applyBatch(tx store.Tx, by string, changes []FieldChange) (uint64, []StoredField, error) {
+func (h *Host) applyBatch(tx store.Tx, by string, prov *Provenance, changes []FieldChange) (uint64, []StoredField, error) {
 	var usage Usage
 	if err := getJSON(tx, keyUsage, &usage); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return 0, nil, err
@@ -348,23 +365,16 @@ func (h *Host) applyBatch(tx store.Tx, by string, changes []FieldChange) (uint64
 		return seq, nil, err
 	}
 
-	rec := changeRecord{V: 1, Kind: "profile", By: by}
-	for _, o := range ops {
-		if o.change.Delete {
-			rec.Deleted = append(rec.Deleted, o.change.Path)
-		} else {
-			rec.Set = append(rec.Set, o.change.Path)
-		}
-	}
-	payload, err := json.Marshal(rec)
-	if err != nil {
-		return 0, nil, fmt.Errorf("encode change: %w", err)
-	}
-	seq, err := tx.AppendChange(payload)
+	// The batch's sequence number is the next one (Tx.AppendChange's
+	// contract); the change row, appended last, carries the values as
+	// stored, so that a watch delivers each change as it was.
+	last, err := tx.LastSeq()
 	if err != nil {
 		return 0, nil, err
 	}
+	seq := last + 1
 	now := tx.Now().UTC()
+	rec := changeRecord{V: 1, Kind: "profile", By: by}
 	var stored []StoredField
 	for _, o := range ops {
 		c := o.change
@@ -376,6 +386,7 @@ func (h *Host) applyBatch(tx store.Tx, by string, changes []FieldChange) (uint64
 			if err := tx.Delete(prefixField + c.Path); err != nil {
 				return 0, nil, err
 			}
+			rec.Deleted = append(rec.Deleted, c.Path)
 			continue
 		}
 		if o.old == nil {
@@ -383,7 +394,7 @@ func (h *Host) applyBatch(tx store.Tx, by string, changes []FieldChange) (uint64
 				return 0, nil, err
 			}
 		}
-		f := StoredField{Path: c.Path, Value: c.Value, Version: seq, Updated: now}
+		f := StoredField{Path: c.Path, Value: c.Value, Version: seq, Updated: now, Provenance: prov}
 		b, err := encodeField(f)
 		if err != nil {
 			return 0, nil, err
@@ -391,9 +402,21 @@ func (h *Host) applyBatch(tx store.Tx, by string, changes []FieldChange) (uint64
 		if err := tx.Put(prefixField+c.Path, b); err != nil {
 			return 0, nil, err
 		}
+		rec.Fields = append(rec.Fields, changedField{Path: c.Path, Record: b})
 		usage.Fields++
 		usage.Bytes += fieldCost(c.Path, c.Value)
 		stored = append(stored, f)
+	}
+	payload, err := json.Marshal(rec)
+	if err != nil {
+		return 0, nil, fmt.Errorf("encode change: %w", err)
+	}
+	got, err := tx.AppendChange(payload)
+	if err != nil {
+		return 0, nil, err
+	}
+	if got != seq {
+		return 0, nil, fmt.Errorf("store assigned change %d, expected %d", got, seq)
 	}
 	if usage.Fields > int64(h.limits.MaxFields) {
 		return 0, nil, fmt.Errorf("%w: profile would have %d fields, limit is %d (max fields)", ErrQuota, usage.Fields, h.limits.MaxFields)

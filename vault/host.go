@@ -63,6 +63,9 @@ type Config struct {
 	// EnrollmentTTL is how long an enrolment code is valid; zero means
 	// DefaultEnrollmentTTL.
 	EnrollmentTTL time.Duration
+	// MaxPendingPerBrand bounds a brand's pending requests per vault; zero
+	// means DefaultMaxPendingPerBrand.
+	MaxPendingPerBrand int
 	// Logger receives structured logs (never personal data); nil discards.
 	Logger *slog.Logger
 }
@@ -75,6 +78,8 @@ type Host struct {
 	limits profile.Limits
 	enrTTL time.Duration
 	log    *slog.Logger
+
+	maxPending int
 }
 
 // NewHost returns a Host over cfg.Store.
@@ -101,6 +106,10 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	if err := h.limits.Validate(); err != nil {
 		return nil, fmt.Errorf("vault limits: %w", err)
+	}
+	h.maxPending = cfg.MaxPendingPerBrand
+	if h.maxPending <= 0 {
+		h.maxPending = DefaultMaxPendingPerBrand
 	}
 	if h.enrTTL <= 0 {
 		h.enrTTL = DefaultEnrollmentTTL

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vrmvault/vrmvault/consent"
+	"github.com/vrmvault/vrmvault/vault/audit"
 	"github.com/vrmvault/vrmvault/vault/store"
 )
 
@@ -109,16 +110,20 @@ func (h *Host) NewEnrollmentCode(ctx context.Context, vaultID string) (Enrollmen
 }
 
 // Enroll consumes a one-time code and records key as an owner key of the
-// vault. A wrong, used or expired code, and a vault that does not exist,
-// all give ErrEnrollmentCode.
-func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.PublicKey, device string) error {
+// vault, appending keyEntry (the key's self-signed "add" entry) to the
+// consent ledger in the same transaction, with its audit entry. A wrong,
+// used or expired code, and a vault that does not exist, all give
+// ErrEnrollmentCode. A key entry that does not extend the ledger head
+// gives a *LedgerHeadError and leaves the code unspent.
+func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.PublicKey, device, keyEntry string, c Caller) (consent.Head, error) {
 	if len(code) == 0 || len(code) > maxEnrollmentCodeLen {
-		return ErrEnrollmentCode
+		return consent.Head{}, ErrEnrollmentCode
 	}
 	if len(device) > maxDeviceNameLen {
-		return fmt.Errorf("%w: device name longer than %d bytes", ErrInvalidArgument, maxDeviceNameLen)
+		return consent.Head{}, fmt.Errorf("%w: device name longer than %d bytes", ErrInvalidArgument, maxDeviceNameLen)
 	}
 	now := h.now()
+	var head ledgerHead
 	err := h.update(ctx, vaultID, func(tx store.Tx) error {
 		ekey := enrollmentKey(code)
 		var rec enrollmentRecord
@@ -134,26 +139,84 @@ func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.Pub
 		if err := tx.Delete(ekey); err != nil {
 			return err
 		}
-		n := 0
-		if err := tx.Scan(prefixOwner, "", MaxOwnerKeys+1, func(string, []byte) error { n++; return nil }); err != nil {
+		var err error
+		if head, err = loadLedgerHead(tx); err != nil {
 			return err
 		}
 		if _, err := tx.Get(prefixOwner + key.Thumbprint()); err == nil {
 			return nil // already an owner key: the code is spent, nothing else changes
 		}
+		n := 0
+		if err := tx.Scan(prefixOwner, "", MaxOwnerKeys+1, func(string, []byte) error { n++; return nil }); err != nil {
+			return err
+		}
 		if n >= MaxOwnerKeys {
 			return ErrTooManyOwnerKeys
 		}
-		return putJSON(tx, prefixOwner+key.Thumbprint(), ownerRecord{V: 1, JWK: key.JSON(), Device: device, Enrolled: now.UTC()})
+		e, err := checkKeyEntry(keyEntry, key, head)
+		if err != nil {
+			return err
+		}
+		if head, err = appendLedger(tx, e); err != nil {
+			return err
+		}
+		if err := putJSON(tx, prefixOwner+key.Thumbprint(), ownerRecord{V: 1, JWK: key.JSON(), Device: device, Enrolled: now.UTC()}); err != nil {
+			return err
+		}
+		if err := h.appendChange(tx, changeRecord{V: 1, Kind: "key", By: key.Thumbprint()}); err != nil {
+			return err
+		}
+		return h.appendAudit(tx, vaultID, c, nil, nil, audit.OutcomeOK)
 	})
 	if errors.Is(err, ErrVaultNotFound) {
-		return ErrEnrollmentCode
+		return consent.Head{}, ErrEnrollmentCode
 	}
 	if err != nil {
-		return fmt.Errorf("enrol: %w", err)
+		return consent.Head{}, fmt.Errorf("enrol: %w", err)
 	}
 	h.log.Info("owner key enrolled", "vault", vaultID, "jkt", key.Thumbprint())
-	return nil
+	return head.consent(), nil
+}
+
+// LedgerHeadError reports a ledger entry that does not extend the head;
+// Head is the head it must extend. It wraps consent.ErrLedgerConflict.
+type LedgerHeadError struct {
+	// Head is the ledger's current head.
+	Head consent.Head
+	// Reason says how the entry misses it.
+	Reason string
+}
+
+func (e *LedgerHeadError) Error() string {
+	if e.Reason != "" {
+		return "entry does not extend the ledger head: " + e.Reason
+	}
+	return fmt.Sprintf("entry does not extend the ledger head (seq %d)", e.Head.Seq)
+}
+
+// Unwrap returns consent.ErrLedgerConflict.
+func (e *LedgerHeadError) Unwrap() error { return consent.ErrLedgerConflict }
+
+// checkKeyEntry parses an owner key's self-signed "add" entry and checks
+// that it names key, is signed by it, and extends head.
+func checkKeyEntry(compact string, key consent.PublicKey, head ledgerHead) (*consent.LedgerEntry, error) {
+	if compact == "" {
+		return nil, fmt.Errorf("%w: enrolment needs the key's ledger entry (%s)", ErrInvalidArgument, consent.KeyEntryType)
+	}
+	e, err := consent.ParseLedgerEntry(compact)
+	if err != nil {
+		return nil, err
+	}
+	if e.Type != consent.KeyEntryType || e.Key == nil || e.Key.Op != consent.KeyOpAdd || e.Key.JKT != key.Thumbprint() {
+		return nil, fmt.Errorf("%w: the key entry must add the enrolling key", ErrInvalidArgument)
+	}
+	if _, err := e.VerifySignature([]consent.PublicKey{key}); err != nil {
+		return nil, err
+	}
+	if err := head.consent().Next(e); err != nil {
+		return nil, &LedgerHeadError{Head: head.consent(), Reason: strings.TrimPrefix(err.Error(), consent.ErrLedgerConflict.Error()+": ")}
+	}
+	return e, nil
 }
 
 // OwnerKeys returns the vault's owner keys in thumbprint order.
@@ -200,40 +263,6 @@ func validJKT(s string) bool {
 	}
 	_, err := base64.RawURLEncoding.DecodeString(s)
 	return err == nil
-}
-
-// OwnerKeyResolver returns a consent.KeyResolver that knows the vault's
-// owner keys. A vault that does not exist resolves no key, exactly like a
-// key that is not an owner's: the caller learns nothing about existence.
-func (h *Host) OwnerKeyResolver(vaultID string) consent.KeyResolver {
-	return ownerResolver{h: h, vault: vaultID}
-}
-
-type ownerResolver struct {
-	h     *Host
-	vault string
-}
-
-func (r ownerResolver) ResolveKey(ctx context.Context, jkt string) (consent.PublicKey, error) {
-	if !validJKT(jkt) {
-		return consent.PublicKey{}, consent.ErrUnknownKey
-	}
-	var key OwnerKey
-	err := r.h.view(ctx, r.vault, func(tx store.Tx) error {
-		b, err := tx.Get(prefixOwner + jkt)
-		if err != nil {
-			return err
-		}
-		key, err = decodeOwner(b)
-		return err
-	})
-	if errors.Is(err, ErrVaultNotFound) || errors.Is(err, store.ErrNotFound) {
-		return consent.PublicKey{}, consent.ErrUnknownKey
-	}
-	if err != nil {
-		return consent.PublicKey{}, fmt.Errorf("vault %s: resolve key: %w", r.vault, err)
-	}
-	return key.Key, nil
 }
 
 // ReplayCache returns the vault's replay cache of proof jti values. It

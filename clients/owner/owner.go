@@ -6,10 +6,12 @@ package owner
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/profile/profilepb"
@@ -19,7 +21,10 @@ import (
 type Client struct {
 	conn *grpc.ClientConn
 	svc  vrmv1.OwnerServiceClient
+	info vrmv1.VaultInfoServiceClient
 	addr vaultconn.Address
+	key  *consent.PrivateKey
+	now  func() time.Time
 }
 
 // Dial returns a client for the vault at cfg.Address signing with cfg.Key.
@@ -30,7 +35,18 @@ func Dial(cfg vaultconn.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, svc: vrmv1.NewOwnerServiceClient(conn), addr: cfg.Address}, nil
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{
+		conn: conn,
+		svc:  vrmv1.NewOwnerServiceClient(conn),
+		info: vrmv1.NewVaultInfoServiceClient(conn),
+		addr: cfg.Address,
+		key:  cfg.Key,
+		now:  now,
+	}, nil
 }
 
 // Close closes the connection.
@@ -42,11 +58,6 @@ func (c *Client) Address() vaultconn.Address { return c.addr }
 // Service returns the raw OwnerService client, for calls this package does
 // not wrap. Proofs are still signed for every call.
 func (c *Client) Service() vrmv1.OwnerServiceClient { return c.svc }
-
-// Enroll registers the client's key as an owner key with a one-time code.
-func (c *Client) Enroll(ctx context.Context, code, deviceName string) (*vrmv1.EnrollResponse, error) {
-	return c.svc.Enroll(ctx, &vrmv1.EnrollRequest{VaultId: c.addr.VaultID, Code: code, DeviceName: deviceName})
-}
 
 // Status returns the vault's identity and usage.
 func (c *Client) Status(ctx context.Context) (*vrmv1.GetStatusResponse, error) {

@@ -215,6 +215,13 @@ func serve(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) e
 		log.Warn("graceful shutdown timed out; closing open calls")
 		gs.Stop()
 	}
+	// Sign the audit heads, so the log's last entries are covered by a
+	// checkpoint (PROTOCOL.md section 7).
+	cctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := host.CheckpointAll(cctx); err != nil {
+		return fmt.Errorf("audit checkpoint on shutdown: %w", err)
+	}
 	return nil
 }
 

@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/vrmvault/vrmvault/consent"
+	"github.com/vrmvault/vrmvault/vault"
+	"github.com/vrmvault/vrmvault/vault/audit"
 )
 
 // proofFrom returns the one vrm-proof metadata value of the call. No
@@ -26,27 +29,56 @@ func proofFrom(ctx context.Context) (string, error) {
 }
 
 // verifyProof checks the call's proof for the vault (aud) and the call's
-// method (htm), records its jti, and returns it.
-func (s *Server) verifyProof(ctx context.Context, vaultID string, mode consent.KeyMode, keys consent.KeyResolver) (*consent.VerifiedProof, error) {
+// method (htm), records its jti, and returns it with the method.
+func (s *Server) verifyProof(ctx context.Context, vaultID string, mode consent.KeyMode, keys consent.KeyResolver) (*consent.VerifiedProof, string, error) {
 	method, ok := grpc.Method(ctx)
 	if !ok {
-		return nil, fmt.Errorf("server: no method in context")
+		return nil, "", errors.New("server: no method in context")
 	}
 	proof, err := proofFrom(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	v := &consent.ProofVerifier{Now: s.now, Skew: s.skew, Replay: s.host.ReplayCache(vaultID)}
-	return v.Verify(ctx, proof, consent.Expect{Aud: vaultID, Method: method, Mode: mode, Keys: keys})
+	p, err := v.Verify(ctx, proof, consent.Expect{Aud: vaultID, Method: method, Mode: mode, Keys: keys})
+	if err != nil {
+		return nil, "", err
+	}
+	return p, method, nil
 }
 
-// authOwner admits a call signed by one of the vault's owner keys and
-// returns the key's thumbprint. A vault that does not exist and a key that
-// is not an owner's get the same answer.
-func (s *Server) authOwner(ctx context.Context, vaultID string) (string, error) {
-	p, err := s.verifyProof(ctx, vaultID, consent.KeyByID, s.host.OwnerKeyResolver(vaultID))
+// authKID admits a call whose proof names (kid) a key of the vault with
+// the given role. A vault that does not exist and a key it does not know
+// get the same answer (UNAUTHENTICATED, unknown key); a known key of the
+// other role gets PERMISSION_DENIED.
+func (s *Server) authKID(ctx context.Context, vaultID, role string) (vault.Caller, error) {
+	r := s.host.NewKeyResolver(vaultID)
+	p, method, err := s.verifyProof(ctx, vaultID, consent.KeyByID, r)
 	if err != nil {
-		return "", err
+		return vault.Caller{}, err
 	}
-	return p.Key.Thumbprint(), nil
+	if r.Role != role {
+		return vault.Caller{}, fmt.Errorf("%w: this call is for the vault's %s", errPermission, role)
+	}
+	return vault.Caller{JKT: p.Key.Thumbprint(), Role: role, Method: method}, nil
+}
+
+// authOwner admits a call signed by one of the vault's owner keys.
+func (s *Server) authOwner(ctx context.Context, vaultID string) (vault.Caller, error) {
+	return s.authKID(ctx, vaultID, audit.RoleOwner)
+}
+
+// authBrand admits a call signed by a brand key the vault knows.
+func (s *Server) authBrand(ctx context.Context, vaultID string) (vault.Caller, error) {
+	return s.authKID(ctx, vaultID, audit.RoleBrand)
+}
+
+// authFirstContact admits a first-contact call: the proof carries the
+// caller's key as jwk.
+func (s *Server) authFirstContact(ctx context.Context, vaultID, role string) (consent.PublicKey, vault.Caller, error) {
+	p, method, err := s.verifyProof(ctx, vaultID, consent.KeyEmbedded, nil)
+	if err != nil {
+		return consent.PublicKey{}, vault.Caller{}, err
+	}
+	return p.Key, vault.Caller{JKT: p.Key.Thumbprint(), Role: role, Method: method}, nil
 }

@@ -33,6 +33,7 @@ func (s *Server) statusFor(ctx context.Context, err error) error {
 		fieldErr *profile.FieldError
 		pathErr  *vault.PathError
 		proofErr *consent.ProofError
+		headErr  *vault.LedgerHeadError
 	)
 	switch {
 	case errors.As(err, &proofErr):
@@ -54,6 +55,28 @@ func (s *Server) statusFor(ctx context.Context, err error) error {
 			code = codes.FailedPrecondition
 		}
 		return status.Error(code, pathErr.Error())
+	case errors.As(err, &headErr):
+		st, derr := status.New(codes.FailedPrecondition, headErr.Error()).WithDetails(headProto(headErr.Head))
+		if derr != nil {
+			return status.Error(codes.FailedPrecondition, headErr.Error())
+		}
+		return st.Err()
+	case errors.Is(err, vault.ErrConsentRevoked), errors.Is(err, vault.ErrConsentExpired), errors.Is(err, vault.ErrNoConsent):
+		return status.Error(codes.PermissionDenied, innermost(err, vault.ErrConsentRevoked, vault.ErrConsentExpired, vault.ErrNoConsent))
+	case errors.Is(err, vault.ErrRequestNotFound):
+		return status.Error(codes.NotFound, vault.ErrRequestNotFound.Error())
+	case errors.Is(err, vault.ErrConsentNotFound):
+		return status.Error(codes.NotFound, vault.ErrConsentNotFound.Error())
+	case errors.Is(err, vault.ErrRequestDecided):
+		return status.Error(codes.FailedPrecondition, innermost(err, vault.ErrRequestDecided))
+	case errors.Is(err, consent.ErrRequestExpired):
+		return status.Error(codes.FailedPrecondition, innermost(err, consent.ErrRequestExpired))
+	case errors.Is(err, consent.ErrInvalidRecord), errors.Is(err, consent.ErrInvalidScope),
+		errors.Is(err, consent.ErrInvalidPurpose), errors.Is(err, consent.ErrInvalidRequest):
+		return status.Error(codes.InvalidArgument, innermost(err, consent.ErrInvalidRecord, consent.ErrInvalidScope,
+			consent.ErrInvalidPurpose, consent.ErrInvalidRequest))
+	case errors.Is(err, vault.ErrLimit):
+		return status.Error(codes.ResourceExhausted, innermost(err, vault.ErrLimit))
 	case errors.Is(err, vault.ErrQuota), errors.Is(err, vault.ErrTooManyOwnerKeys):
 		return status.Error(codes.ResourceExhausted, innermost(err, vault.ErrQuota, vault.ErrTooManyOwnerKeys))
 	case errors.Is(err, vault.ErrInvalidArgument):

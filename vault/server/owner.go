@@ -9,9 +9,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault"
+	"github.com/vrmvault/vrmvault/vault/audit"
 	"github.com/vrmvault/vrmvault/vault/profile/profilepb"
 )
 
@@ -23,7 +23,7 @@ type ownerService struct {
 
 func (o *ownerService) Enroll(ctx context.Context, req *vrmv1.EnrollRequest) (*vrmv1.EnrollResponse, error) {
 	s := o.s
-	p, err := s.verifyProof(ctx, req.GetVaultId(), consent.KeyEmbedded, nil)
+	key, caller, err := s.authFirstContact(ctx, req.GetVaultId(), audit.RoleOwner)
 	if errors.Is(err, vault.ErrVaultNotFound) {
 		// The replay cache of a vault that does not exist: answer as for a
 		// wrong code, so that enrolment is no oracle of vault ids.
@@ -32,10 +32,11 @@ func (o *ownerService) Enroll(ctx context.Context, req *vrmv1.EnrollRequest) (*v
 	if err != nil {
 		return nil, s.statusFor(ctx, err)
 	}
-	if err := s.host.Enroll(ctx, req.GetVaultId(), req.GetCode(), p.Key, req.GetDeviceName()); err != nil {
+	head, err := s.host.Enroll(ctx, req.GetVaultId(), req.GetCode(), key, req.GetDeviceName(), req.GetKeyEntry(), caller)
+	if err != nil {
 		return nil, s.statusFor(ctx, err)
 	}
-	return &vrmv1.EnrollResponse{VaultId: req.GetVaultId(), OwnerJkt: p.Key.Thumbprint()}, nil
+	return &vrmv1.EnrollResponse{VaultId: req.GetVaultId(), OwnerJkt: key.Thumbprint(), LedgerHead: headProto(head)}, nil
 }
 
 func (o *ownerService) GetStatus(ctx context.Context, req *vrmv1.GetStatusRequest) (*vrmv1.GetStatusResponse, error) {
@@ -95,7 +96,7 @@ func (o *ownerService) GetProfile(ctx context.Context, req *vrmv1.GetProfileRequ
 
 func (o *ownerService) UpdateProfile(ctx context.Context, req *vrmv1.UpdateProfileRequest) (*vrmv1.UpdateProfileResponse, error) {
 	s := o.s
-	jkt, err := s.authOwner(ctx, req.GetVaultId())
+	caller, err := s.authOwner(ctx, req.GetVaultId())
 	if err != nil {
 		return nil, s.statusFor(ctx, err)
 	}
@@ -103,7 +104,7 @@ func (o *ownerService) UpdateProfile(ctx context.Context, req *vrmv1.UpdateProfi
 	if err != nil {
 		return nil, s.statusFor(ctx, err)
 	}
-	seq, stored, err := s.host.UpdateProfile(ctx, req.GetVaultId(), jkt, changes)
+	seq, stored, err := s.host.UpdateProfile(ctx, req.GetVaultId(), caller, changes)
 	if err != nil {
 		return nil, s.statusFor(ctx, err)
 	}

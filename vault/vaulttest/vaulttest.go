@@ -14,12 +14,14 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/vrmvault/vrmvault/clients/brand"
 	"github.com/vrmvault/vrmvault/clients/owner"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
 	"github.com/vrmvault/vrmvault/consent"
 	"github.com/vrmvault/vrmvault/vault"
 	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/server"
+	"github.com/vrmvault/vrmvault/vault/store"
 	"github.com/vrmvault/vrmvault/vault/store/badgerstore"
 )
 
@@ -159,13 +161,50 @@ func (v *Vault) Owner(t testing.TB) (*owner.Client, *consent.PrivateKey) {
 	return c, key
 }
 
-// Client returns an owner client for v signing with key (not enrolled).
-func (v *Vault) Client(t testing.TB, key *consent.PrivateKey) *owner.Client {
+// Store returns the vault's store, for tests that tamper with it directly.
+func (v *Vault) Store() store.Store { return v.store }
+
+// Brand returns a brand client for v signing with key.
+func (v *Vault) Brand(t testing.TB, key *consent.PrivateKey) *brand.Client {
 	t.Helper()
-	c, err := owner.Dial(vaultconn.Config{Address: v.Address, Key: key, Now: v.opts.Now})
+	return v.BrandAt(t, v.Address, key)
+}
+
+// BrandAt returns a brand client for the vault at addr signing with key.
+func (v *Vault) BrandAt(t testing.TB, addr vaultconn.Address, key *consent.PrivateKey) *brand.Client {
+	t.Helper()
+	c, err := brand.Dial(vaultconn.Config{Address: addr, Key: key, Now: v.opts.Now})
 	if err != nil {
 		t.Fatalf("vaulttest: dial: %v", err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// NewVault creates another vault on the same host and server and returns
+// its address and an enrolment code.
+func (v *Vault) NewVault(t testing.TB) (vaultconn.Address, string) {
+	t.Helper()
+	id, enr, err := v.Host.CreateVault(context.Background())
+	if err != nil {
+		t.Fatalf("vaulttest: create vault: %v", err)
+	}
+	return vaultconn.Address{HostPort: v.Address.HostPort, VaultID: id}, enr.Code
+}
+
+// ClientAt returns an owner client for the vault at addr signing with key.
+func (v *Vault) ClientAt(t testing.TB, addr vaultconn.Address, key *consent.PrivateKey) *owner.Client {
+	t.Helper()
+	c, err := owner.Dial(vaultconn.Config{Address: addr, Key: key, Now: v.opts.Now})
+	if err != nil {
+		t.Fatalf("vaulttest: dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Client returns an owner client for v signing with key (not enrolled).
+func (v *Vault) Client(t testing.TB, key *consent.PrivateKey) *owner.Client {
+	t.Helper()
+	return v.ClientAt(t, v.Address, key)
 }

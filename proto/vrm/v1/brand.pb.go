@@ -730,6 +730,100 @@ func (x *WriteContributionsResponse) GetSeq() uint64 {
 	return 0
 }
 
+// AcknowledgeProfileChangesRequest is the request of
+// BrandService.AcknowledgeProfileChanges.
+type AcknowledgeProfileChangesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The vault; must equal the proof's "aud".
+	VaultId string `protobuf:"bytes,1,opt,name=vault_id,json=vaultId,proto3" json:"vault_id,omitempty"`
+	// The cursor of the last event the brand has processed.
+	Cursor        uint64 `protobuf:"varint,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcknowledgeProfileChangesRequest) Reset() {
+	*x = AcknowledgeProfileChangesRequest{}
+	mi := &file_vrm_v1_brand_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcknowledgeProfileChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcknowledgeProfileChangesRequest) ProtoMessage() {}
+
+func (x *AcknowledgeProfileChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vrm_v1_brand_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcknowledgeProfileChangesRequest.ProtoReflect.Descriptor instead.
+func (*AcknowledgeProfileChangesRequest) Descriptor() ([]byte, []int) {
+	return file_vrm_v1_brand_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AcknowledgeProfileChangesRequest) GetVaultId() string {
+	if x != nil {
+		return x.VaultId
+	}
+	return ""
+}
+
+func (x *AcknowledgeProfileChangesRequest) GetCursor() uint64 {
+	if x != nil {
+		return x.Cursor
+	}
+	return 0
+}
+
+// AcknowledgeProfileChangesResponse is the response of
+// BrandService.AcknowledgeProfileChanges.
+type AcknowledgeProfileChangesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcknowledgeProfileChangesResponse) Reset() {
+	*x = AcknowledgeProfileChangesResponse{}
+	mi := &file_vrm_v1_brand_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcknowledgeProfileChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcknowledgeProfileChangesResponse) ProtoMessage() {}
+
+func (x *AcknowledgeProfileChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vrm_v1_brand_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcknowledgeProfileChangesResponse.ProtoReflect.Descriptor instead.
+func (*AcknowledgeProfileChangesResponse) Descriptor() ([]byte, []int) {
+	return file_vrm_v1_brand_proto_rawDescGZIP(), []int{13}
+}
+
 var File_vrm_v1_brand_proto protoreflect.FileDescriptor
 
 const file_vrm_v1_brand_proto_rawDesc = "" +
@@ -778,7 +872,11 @@ const file_vrm_v1_brand_proto_rawDesc = "" +
 	"\bvault_id\x18\x01 \x01(\tR\avaultId\x12-\n" +
 	"\achanges\x18\x02 \x03(\v2\x13.vrm.v1.FieldChangeR\achanges\".\n" +
 	"\x1aWriteContributionsResponse\x12\x10\n" +
-	"\x03seq\x18\x01 \x01(\x04R\x03seq2\xe0\x03\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\"U\n" +
+	" AcknowledgeProfileChangesRequest\x12\x19\n" +
+	"\bvault_id\x18\x01 \x01(\tR\avaultId\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\"#\n" +
+	"!AcknowledgeProfileChangesResponse2\xd2\x04\n" +
 	"\fBrandService\x12L\n" +
 	"\rRequestAccess\x12\x1c.vrm.v1.RequestAccessRequest\x1a\x1d.vrm.v1.RequestAccessResponse\x12C\n" +
 	"\n" +
@@ -786,7 +884,8 @@ const file_vrm_v1_brand_proto_rawDesc = "" +
 	"\fWatchConsent\x12\x1b.vrm.v1.WatchConsentRequest\x1a\x1c.vrm.v1.WatchConsentResponse0\x01\x12F\n" +
 	"\vReadProfile\x12\x1a.vrm.v1.ReadProfileRequest\x1a\x1b.vrm.v1.ReadProfileResponse\x12K\n" +
 	"\fWatchProfile\x12\x1b.vrm.v1.WatchProfileRequest\x1a\x1c.vrm.v1.WatchProfileResponse0\x01\x12[\n" +
-	"\x12WriteContributions\x12!.vrm.v1.WriteContributionsRequest\x1a\".vrm.v1.WriteContributionsResponseB1Z/github.com/vrmvault/vrmvault/proto/vrm/v1;vrmv1b\x06proto3"
+	"\x12WriteContributions\x12!.vrm.v1.WriteContributionsRequest\x1a\".vrm.v1.WriteContributionsResponse\x12p\n" +
+	"\x19AcknowledgeProfileChanges\x12(.vrm.v1.AcknowledgeProfileChangesRequest\x1a).vrm.v1.AcknowledgeProfileChangesResponseB1Z/github.com/vrmvault/vrmvault/proto/vrm/v1;vrmv1b\x06proto3"
 
 var (
 	file_vrm_v1_brand_proto_rawDescOnce sync.Once
@@ -800,50 +899,54 @@ func file_vrm_v1_brand_proto_rawDescGZIP() []byte {
 	return file_vrm_v1_brand_proto_rawDescData
 }
 
-var file_vrm_v1_brand_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_vrm_v1_brand_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_vrm_v1_brand_proto_goTypes = []any{
-	(*RequestAccessRequest)(nil),       // 0: vrm.v1.RequestAccessRequest
-	(*RequestAccessResponse)(nil),      // 1: vrm.v1.RequestAccessResponse
-	(*GetConsentRequest)(nil),          // 2: vrm.v1.GetConsentRequest
-	(*GetConsentResponse)(nil),         // 3: vrm.v1.GetConsentResponse
-	(*WatchConsentRequest)(nil),        // 4: vrm.v1.WatchConsentRequest
-	(*WatchConsentResponse)(nil),       // 5: vrm.v1.WatchConsentResponse
-	(*ReadProfileRequest)(nil),         // 6: vrm.v1.ReadProfileRequest
-	(*ReadProfileResponse)(nil),        // 7: vrm.v1.ReadProfileResponse
-	(*WatchProfileRequest)(nil),        // 8: vrm.v1.WatchProfileRequest
-	(*WatchProfileResponse)(nil),       // 9: vrm.v1.WatchProfileResponse
-	(*WriteContributionsRequest)(nil),  // 10: vrm.v1.WriteContributionsRequest
-	(*WriteContributionsResponse)(nil), // 11: vrm.v1.WriteContributionsResponse
-	(*durationpb.Duration)(nil),        // 12: google.protobuf.Duration
-	(*AccessRequest)(nil),              // 13: vrm.v1.AccessRequest
-	(*Consent)(nil),                    // 14: vrm.v1.Consent
-	(*Field)(nil),                      // 15: vrm.v1.Field
-	(*FieldChange)(nil),                // 16: vrm.v1.FieldChange
+	(*RequestAccessRequest)(nil),              // 0: vrm.v1.RequestAccessRequest
+	(*RequestAccessResponse)(nil),             // 1: vrm.v1.RequestAccessResponse
+	(*GetConsentRequest)(nil),                 // 2: vrm.v1.GetConsentRequest
+	(*GetConsentResponse)(nil),                // 3: vrm.v1.GetConsentResponse
+	(*WatchConsentRequest)(nil),               // 4: vrm.v1.WatchConsentRequest
+	(*WatchConsentResponse)(nil),              // 5: vrm.v1.WatchConsentResponse
+	(*ReadProfileRequest)(nil),                // 6: vrm.v1.ReadProfileRequest
+	(*ReadProfileResponse)(nil),               // 7: vrm.v1.ReadProfileResponse
+	(*WatchProfileRequest)(nil),               // 8: vrm.v1.WatchProfileRequest
+	(*WatchProfileResponse)(nil),              // 9: vrm.v1.WatchProfileResponse
+	(*WriteContributionsRequest)(nil),         // 10: vrm.v1.WriteContributionsRequest
+	(*WriteContributionsResponse)(nil),        // 11: vrm.v1.WriteContributionsResponse
+	(*AcknowledgeProfileChangesRequest)(nil),  // 12: vrm.v1.AcknowledgeProfileChangesRequest
+	(*AcknowledgeProfileChangesResponse)(nil), // 13: vrm.v1.AcknowledgeProfileChangesResponse
+	(*durationpb.Duration)(nil),               // 14: google.protobuf.Duration
+	(*AccessRequest)(nil),                     // 15: vrm.v1.AccessRequest
+	(*Consent)(nil),                           // 16: vrm.v1.Consent
+	(*Field)(nil),                             // 17: vrm.v1.Field
+	(*FieldChange)(nil),                       // 18: vrm.v1.FieldChange
 }
 var file_vrm_v1_brand_proto_depIdxs = []int32{
-	12, // 0: vrm.v1.RequestAccessRequest.duration:type_name -> google.protobuf.Duration
-	13, // 1: vrm.v1.RequestAccessResponse.request:type_name -> vrm.v1.AccessRequest
-	13, // 2: vrm.v1.GetConsentResponse.request:type_name -> vrm.v1.AccessRequest
-	14, // 3: vrm.v1.GetConsentResponse.consent:type_name -> vrm.v1.Consent
-	13, // 4: vrm.v1.WatchConsentResponse.request:type_name -> vrm.v1.AccessRequest
-	14, // 5: vrm.v1.WatchConsentResponse.consent:type_name -> vrm.v1.Consent
-	15, // 6: vrm.v1.ReadProfileResponse.fields:type_name -> vrm.v1.Field
-	15, // 7: vrm.v1.WatchProfileResponse.fields:type_name -> vrm.v1.Field
-	16, // 8: vrm.v1.WriteContributionsRequest.changes:type_name -> vrm.v1.FieldChange
+	14, // 0: vrm.v1.RequestAccessRequest.duration:type_name -> google.protobuf.Duration
+	15, // 1: vrm.v1.RequestAccessResponse.request:type_name -> vrm.v1.AccessRequest
+	15, // 2: vrm.v1.GetConsentResponse.request:type_name -> vrm.v1.AccessRequest
+	16, // 3: vrm.v1.GetConsentResponse.consent:type_name -> vrm.v1.Consent
+	15, // 4: vrm.v1.WatchConsentResponse.request:type_name -> vrm.v1.AccessRequest
+	16, // 5: vrm.v1.WatchConsentResponse.consent:type_name -> vrm.v1.Consent
+	17, // 6: vrm.v1.ReadProfileResponse.fields:type_name -> vrm.v1.Field
+	17, // 7: vrm.v1.WatchProfileResponse.fields:type_name -> vrm.v1.Field
+	18, // 8: vrm.v1.WriteContributionsRequest.changes:type_name -> vrm.v1.FieldChange
 	0,  // 9: vrm.v1.BrandService.RequestAccess:input_type -> vrm.v1.RequestAccessRequest
 	2,  // 10: vrm.v1.BrandService.GetConsent:input_type -> vrm.v1.GetConsentRequest
 	4,  // 11: vrm.v1.BrandService.WatchConsent:input_type -> vrm.v1.WatchConsentRequest
 	6,  // 12: vrm.v1.BrandService.ReadProfile:input_type -> vrm.v1.ReadProfileRequest
 	8,  // 13: vrm.v1.BrandService.WatchProfile:input_type -> vrm.v1.WatchProfileRequest
 	10, // 14: vrm.v1.BrandService.WriteContributions:input_type -> vrm.v1.WriteContributionsRequest
-	1,  // 15: vrm.v1.BrandService.RequestAccess:output_type -> vrm.v1.RequestAccessResponse
-	3,  // 16: vrm.v1.BrandService.GetConsent:output_type -> vrm.v1.GetConsentResponse
-	5,  // 17: vrm.v1.BrandService.WatchConsent:output_type -> vrm.v1.WatchConsentResponse
-	7,  // 18: vrm.v1.BrandService.ReadProfile:output_type -> vrm.v1.ReadProfileResponse
-	9,  // 19: vrm.v1.BrandService.WatchProfile:output_type -> vrm.v1.WatchProfileResponse
-	11, // 20: vrm.v1.BrandService.WriteContributions:output_type -> vrm.v1.WriteContributionsResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
+	12, // 15: vrm.v1.BrandService.AcknowledgeProfileChanges:input_type -> vrm.v1.AcknowledgeProfileChangesRequest
+	1,  // 16: vrm.v1.BrandService.RequestAccess:output_type -> vrm.v1.RequestAccessResponse
+	3,  // 17: vrm.v1.BrandService.GetConsent:output_type -> vrm.v1.GetConsentResponse
+	5,  // 18: vrm.v1.BrandService.WatchConsent:output_type -> vrm.v1.WatchConsentResponse
+	7,  // 19: vrm.v1.BrandService.ReadProfile:output_type -> vrm.v1.ReadProfileResponse
+	9,  // 20: vrm.v1.BrandService.WatchProfile:output_type -> vrm.v1.WatchProfileResponse
+	11, // 21: vrm.v1.BrandService.WriteContributions:output_type -> vrm.v1.WriteContributionsResponse
+	13, // 22: vrm.v1.BrandService.AcknowledgeProfileChanges:output_type -> vrm.v1.AcknowledgeProfileChangesResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -862,7 +965,7 @@ func file_vrm_v1_brand_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vrm_v1_brand_proto_rawDesc), len(file_vrm_v1_brand_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	BrandService_RequestAccess_FullMethodName      = "/vrm.v1.BrandService/RequestAccess"
-	BrandService_GetConsent_FullMethodName         = "/vrm.v1.BrandService/GetConsent"
-	BrandService_WatchConsent_FullMethodName       = "/vrm.v1.BrandService/WatchConsent"
-	BrandService_ReadProfile_FullMethodName        = "/vrm.v1.BrandService/ReadProfile"
-	BrandService_WatchProfile_FullMethodName       = "/vrm.v1.BrandService/WatchProfile"
-	BrandService_WriteContributions_FullMethodName = "/vrm.v1.BrandService/WriteContributions"
+	BrandService_RequestAccess_FullMethodName             = "/vrm.v1.BrandService/RequestAccess"
+	BrandService_GetConsent_FullMethodName                = "/vrm.v1.BrandService/GetConsent"
+	BrandService_WatchConsent_FullMethodName              = "/vrm.v1.BrandService/WatchConsent"
+	BrandService_ReadProfile_FullMethodName               = "/vrm.v1.BrandService/ReadProfile"
+	BrandService_WatchProfile_FullMethodName              = "/vrm.v1.BrandService/WatchProfile"
+	BrandService_WriteContributions_FullMethodName        = "/vrm.v1.BrandService/WriteContributions"
+	BrandService_AcknowledgeProfileChanges_FullMethodName = "/vrm.v1.BrandService/AcknowledgeProfileChanges"
 )
 
 // BrandServiceClient is the client API for BrandService service.
@@ -50,6 +51,9 @@ type BrandServiceClient interface {
 	// WriteContributions writes the brand's own records under
 	// brands.<its jkt>.*, atomically.
 	WriteContributions(ctx context.Context, in *WriteContributionsRequest, opts ...grpc.CallOption) (*WriteContributionsResponse, error)
+	// AcknowledgeProfileChanges records that the brand has processed every
+	// change up to a cursor, so the customer can see who is up to date.
+	AcknowledgeProfileChanges(ctx context.Context, in *AcknowledgeProfileChangesRequest, opts ...grpc.CallOption) (*AcknowledgeProfileChangesResponse, error)
 }
 
 type brandServiceClient struct {
@@ -138,6 +142,16 @@ func (c *brandServiceClient) WriteContributions(ctx context.Context, in *WriteCo
 	return out, nil
 }
 
+func (c *brandServiceClient) AcknowledgeProfileChanges(ctx context.Context, in *AcknowledgeProfileChangesRequest, opts ...grpc.CallOption) (*AcknowledgeProfileChangesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcknowledgeProfileChangesResponse)
+	err := c.cc.Invoke(ctx, BrandService_AcknowledgeProfileChanges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrandServiceServer is the server API for BrandService service.
 // All implementations must embed UnimplementedBrandServiceServer
 // for forward compatibility.
@@ -161,6 +175,9 @@ type BrandServiceServer interface {
 	// WriteContributions writes the brand's own records under
 	// brands.<its jkt>.*, atomically.
 	WriteContributions(context.Context, *WriteContributionsRequest) (*WriteContributionsResponse, error)
+	// AcknowledgeProfileChanges records that the brand has processed every
+	// change up to a cursor, so the customer can see who is up to date.
+	AcknowledgeProfileChanges(context.Context, *AcknowledgeProfileChangesRequest) (*AcknowledgeProfileChangesResponse, error)
 	mustEmbedUnimplementedBrandServiceServer()
 }
 
@@ -188,6 +205,9 @@ func (UnimplementedBrandServiceServer) WatchProfile(*WatchProfileRequest, grpc.S
 }
 func (UnimplementedBrandServiceServer) WriteContributions(context.Context, *WriteContributionsRequest) (*WriteContributionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method WriteContributions not implemented")
+}
+func (UnimplementedBrandServiceServer) AcknowledgeProfileChanges(context.Context, *AcknowledgeProfileChangesRequest) (*AcknowledgeProfileChangesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AcknowledgeProfileChanges not implemented")
 }
 func (UnimplementedBrandServiceServer) mustEmbedUnimplementedBrandServiceServer() {}
 func (UnimplementedBrandServiceServer) testEmbeddedByValue()                      {}
@@ -304,6 +324,24 @@ func _BrandService_WriteContributions_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrandService_AcknowledgeProfileChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcknowledgeProfileChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrandServiceServer).AcknowledgeProfileChanges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrandService_AcknowledgeProfileChanges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrandServiceServer).AcknowledgeProfileChanges(ctx, req.(*AcknowledgeProfileChangesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrandService_ServiceDesc is the grpc.ServiceDesc for BrandService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -326,6 +364,10 @@ var BrandService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "WriteContributions",
 			Handler:    _BrandService_WriteContributions_Handler,
+		},
+		{
+			MethodName: "AcknowledgeProfileChanges",
+			Handler:    _BrandService_AcknowledgeProfileChanges_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -274,8 +274,14 @@ type Consent struct {
 	Subject string `protobuf:"bytes,12,opt,name=subject,proto3" json:"subject,omitempty"`
 	// The last change cursor the brand's stream acknowledged.
 	AcknowledgedCursor uint64 `protobuf:"varint,13,opt,name=acknowledged_cursor,json=acknowledgedCursor,proto3" json:"acknowledged_cursor,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// How many changes the brand may see came after acknowledged_cursor:
+	// 0 means the brand is up to date with the customer's latest change.
+	// Counted up to a bound; see changes_behind_capped.
+	ChangesBehind int64 `protobuf:"varint,14,opt,name=changes_behind,json=changesBehind,proto3" json:"changes_behind,omitempty"`
+	// Set when changes_behind stopped counting at its bound.
+	ChangesBehindCapped bool `protobuf:"varint,15,opt,name=changes_behind_capped,json=changesBehindCapped,proto3" json:"changes_behind_capped,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Consent) Reset() {
@@ -397,6 +403,20 @@ func (x *Consent) GetAcknowledgedCursor() uint64 {
 		return x.AcknowledgedCursor
 	}
 	return 0
+}
+
+func (x *Consent) GetChangesBehind() int64 {
+	if x != nil {
+		return x.ChangesBehind
+	}
+	return 0
+}
+
+func (x *Consent) GetChangesBehindCapped() bool {
+	if x != nil {
+		return x.ChangesBehindCapped
+	}
+	return false
 }
 
 // LedgerEntry is one entry of the vault's consent ledger.
@@ -661,7 +681,7 @@ const file_vrm_v1_consent_proto_rawDesc = "" +
 	"\x05state\x18\v \x01(\x0e2\x14.vrm.v1.ConsentStateR\x05state\x12\x1d\n" +
 	"\n" +
 	"consent_id\x18\f \x01(\tR\tconsentId\x12\x1b\n" +
-	"\tbrand_jwk\x18\r \x01(\tR\bbrandJwk\"\xde\x03\n" +
+	"\tbrand_jwk\x18\r \x01(\tR\bbrandJwk\"\xb9\x04\n" +
 	"\aConsent\x12\x1d\n" +
 	"\n" +
 	"consent_id\x18\x01 \x01(\tR\tconsentId\x12\x1d\n" +
@@ -683,7 +703,9 @@ const file_vrm_v1_consent_proto_rawDesc = "" +
 	"revocation\x18\v \x01(\tR\n" +
 	"revocation\x12\x18\n" +
 	"\asubject\x18\f \x01(\tR\asubject\x12/\n" +
-	"\x13acknowledged_cursor\x18\r \x01(\x04R\x12acknowledgedCursor\"1\n" +
+	"\x13acknowledged_cursor\x18\r \x01(\x04R\x12acknowledgedCursor\x12%\n" +
+	"\x0echanges_behind\x18\x0e \x01(\x03R\rchangesBehind\x122\n" +
+	"\x15changes_behind_capped\x18\x0f \x01(\bR\x13changesBehindCapped\"1\n" +
 	"\vLedgerEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03jws\x18\x02 \x01(\tR\x03jws\"\x9a\x02\n" +

@@ -30,7 +30,13 @@ type EnrollRequest struct {
 	// The one-time enrolment code printed by vaultd.
 	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
 	// A name for the device holding the key, for the owner's own listing.
-	DeviceName    string `protobuf:"bytes,3,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
+	DeviceName string `protobuf:"bytes,3,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
+	// The ledger entry that records the key (a compact JWS, typ vrm-key+jwt,
+	// op "add", signed by the enrolling key itself), extending the ledger
+	// head. If it does not extend the head, the call fails with
+	// FAILED_PRECONDITION carrying the head as a LedgerHead detail, and the
+	// code is not spent: sign again and retry.
+	KeyEntry      string `protobuf:"bytes,4,opt,name=key_entry,json=keyEntry,proto3" json:"key_entry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -86,6 +92,13 @@ func (x *EnrollRequest) GetDeviceName() string {
 	return ""
 }
 
+func (x *EnrollRequest) GetKeyEntry() string {
+	if x != nil {
+		return x.KeyEntry
+	}
+	return ""
+}
+
 // EnrollResponse is the response of OwnerService.Enroll.
 type EnrollResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -93,9 +106,8 @@ type EnrollResponse struct {
 	VaultId string `protobuf:"bytes,1,opt,name=vault_id,json=vaultId,proto3" json:"vault_id,omitempty"`
 	// The thumbprint of the enrolled owner key.
 	OwnerJkt string `protobuf:"bytes,2,opt,name=owner_jkt,json=ownerJkt,proto3" json:"owner_jkt,omitempty"`
-	// The compact JWS of the ledger entry that records the key, if the
-	// vault records key changes in its ledger; empty otherwise.
-	LedgerEntry   string `protobuf:"bytes,3,opt,name=ledger_entry,json=ledgerEntry,proto3" json:"ledger_entry,omitempty"`
+	// The ledger head after the key entry was appended.
+	LedgerHead    *LedgerHead `protobuf:"bytes,3,opt,name=ledger_head,json=ledgerHead,proto3" json:"ledger_head,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -144,11 +156,11 @@ func (x *EnrollResponse) GetOwnerJkt() string {
 	return ""
 }
 
-func (x *EnrollResponse) GetLedgerEntry() string {
+func (x *EnrollResponse) GetLedgerHead() *LedgerHead {
 	if x != nil {
-		return x.LedgerEntry
+		return x.LedgerHead
 	}
-	return ""
+	return nil
 }
 
 // GetStatusRequest is the request of OwnerService.GetStatus.
@@ -1971,16 +1983,18 @@ var File_vrm_v1_owner_proto protoreflect.FileDescriptor
 
 const file_vrm_v1_owner_proto_rawDesc = "" +
 	"\n" +
-	"\x12vrm/v1/owner.proto\x12\x06vrm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vrm/v1/consent.proto\x1a\x14vrm/v1/profile.proto\"_\n" +
+	"\x12vrm/v1/owner.proto\x12\x06vrm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vrm/v1/consent.proto\x1a\x14vrm/v1/profile.proto\"|\n" +
 	"\rEnrollRequest\x12\x19\n" +
 	"\bvault_id\x18\x01 \x01(\tR\avaultId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x1f\n" +
 	"\vdevice_name\x18\x03 \x01(\tR\n" +
-	"deviceName\"k\n" +
+	"deviceName\x12\x1b\n" +
+	"\tkey_entry\x18\x04 \x01(\tR\bkeyEntry\"}\n" +
 	"\x0eEnrollResponse\x12\x19\n" +
 	"\bvault_id\x18\x01 \x01(\tR\avaultId\x12\x1b\n" +
-	"\towner_jkt\x18\x02 \x01(\tR\bownerJkt\x12!\n" +
-	"\fledger_entry\x18\x03 \x01(\tR\vledgerEntry\"-\n" +
+	"\towner_jkt\x18\x02 \x01(\tR\bownerJkt\x123\n" +
+	"\vledger_head\x18\x03 \x01(\v2\x12.vrm.v1.LedgerHeadR\n" +
+	"ledgerHead\"-\n" +
 	"\x10GetStatusRequest\x12\x19\n" +
 	"\bvault_id\x18\x01 \x01(\tR\avaultId\"\x8c\x01\n" +
 	"\bOwnerKey\x12\x10\n" +
@@ -2176,68 +2190,69 @@ var file_vrm_v1_owner_proto_goTypes = []any{
 	(*AuditCheckpoint)(nil),              // 41: vrm.v1.AuditCheckpoint
 }
 var file_vrm_v1_owner_proto_depIdxs = []int32{
-	33, // 0: vrm.v1.OwnerKey.enroll_time:type_name -> google.protobuf.Timestamp
-	3,  // 1: vrm.v1.GetStatusResponse.owner_keys:type_name -> vrm.v1.OwnerKey
-	5,  // 2: vrm.v1.GetStatusResponse.limits:type_name -> vrm.v1.Limits
-	34, // 3: vrm.v1.GetProfileResponse.fields:type_name -> vrm.v1.Field
-	35, // 4: vrm.v1.UpdateProfileRequest.changes:type_name -> vrm.v1.FieldChange
-	34, // 5: vrm.v1.UpdateProfileResponse.fields:type_name -> vrm.v1.Field
-	36, // 6: vrm.v1.ListAccessRequestsRequest.state:type_name -> vrm.v1.ConsentState
-	37, // 7: vrm.v1.ListAccessRequestsResponse.requests:type_name -> vrm.v1.AccessRequest
-	37, // 8: vrm.v1.GetAccessRequestResponse.request:type_name -> vrm.v1.AccessRequest
-	14, // 9: vrm.v1.GetAccessRequestResponse.ledger_head:type_name -> vrm.v1.LedgerHead
-	38, // 10: vrm.v1.SubmitConsentResponse.consent:type_name -> vrm.v1.Consent
-	14, // 11: vrm.v1.SubmitConsentResponse.ledger_head:type_name -> vrm.v1.LedgerHead
-	38, // 12: vrm.v1.SubmitRevocationResponse.consent:type_name -> vrm.v1.Consent
-	14, // 13: vrm.v1.SubmitRevocationResponse.ledger_head:type_name -> vrm.v1.LedgerHead
-	36, // 14: vrm.v1.ListConsentsRequest.state:type_name -> vrm.v1.ConsentState
-	38, // 15: vrm.v1.ListConsentsResponse.consents:type_name -> vrm.v1.Consent
-	39, // 16: vrm.v1.GetLedgerResponse.entries:type_name -> vrm.v1.LedgerEntry
-	14, // 17: vrm.v1.GetLedgerResponse.head:type_name -> vrm.v1.LedgerHead
-	33, // 18: vrm.v1.ListAuditEntriesRequest.since:type_name -> google.protobuf.Timestamp
-	40, // 19: vrm.v1.ListAuditEntriesResponse.entries:type_name -> vrm.v1.AuditEntry
-	41, // 20: vrm.v1.ListAuditEntriesResponse.checkpoints:type_name -> vrm.v1.AuditCheckpoint
-	34, // 21: vrm.v1.ExportVaultResponse.fields:type_name -> vrm.v1.Field
-	37, // 22: vrm.v1.ExportVaultResponse.requests:type_name -> vrm.v1.AccessRequest
-	38, // 23: vrm.v1.ExportVaultResponse.consents:type_name -> vrm.v1.Consent
-	39, // 24: vrm.v1.ExportVaultResponse.ledger:type_name -> vrm.v1.LedgerEntry
-	40, // 25: vrm.v1.ExportVaultResponse.audit:type_name -> vrm.v1.AuditEntry
-	33, // 26: vrm.v1.CreateEnrollmentCodeResponse.expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 27: vrm.v1.OwnerService.Enroll:input_type -> vrm.v1.EnrollRequest
-	2,  // 28: vrm.v1.OwnerService.GetStatus:input_type -> vrm.v1.GetStatusRequest
-	6,  // 29: vrm.v1.OwnerService.GetProfile:input_type -> vrm.v1.GetProfileRequest
-	8,  // 30: vrm.v1.OwnerService.UpdateProfile:input_type -> vrm.v1.UpdateProfileRequest
-	10, // 31: vrm.v1.OwnerService.ListAccessRequests:input_type -> vrm.v1.ListAccessRequestsRequest
-	12, // 32: vrm.v1.OwnerService.GetAccessRequest:input_type -> vrm.v1.GetAccessRequestRequest
-	15, // 33: vrm.v1.OwnerService.SubmitConsent:input_type -> vrm.v1.SubmitConsentRequest
-	17, // 34: vrm.v1.OwnerService.SubmitRevocation:input_type -> vrm.v1.SubmitRevocationRequest
-	19, // 35: vrm.v1.OwnerService.ListConsents:input_type -> vrm.v1.ListConsentsRequest
-	21, // 36: vrm.v1.OwnerService.GetLedger:input_type -> vrm.v1.GetLedgerRequest
-	23, // 37: vrm.v1.OwnerService.ListAuditEntries:input_type -> vrm.v1.ListAuditEntriesRequest
-	25, // 38: vrm.v1.OwnerService.ExportVault:input_type -> vrm.v1.ExportVaultRequest
-	27, // 39: vrm.v1.OwnerService.DeleteVault:input_type -> vrm.v1.DeleteVaultRequest
-	29, // 40: vrm.v1.OwnerService.CreateEnrollmentCode:input_type -> vrm.v1.CreateEnrollmentCodeRequest
-	31, // 41: vrm.v1.OwnerService.RemoveOwnerKey:input_type -> vrm.v1.RemoveOwnerKeyRequest
-	1,  // 42: vrm.v1.OwnerService.Enroll:output_type -> vrm.v1.EnrollResponse
-	4,  // 43: vrm.v1.OwnerService.GetStatus:output_type -> vrm.v1.GetStatusResponse
-	7,  // 44: vrm.v1.OwnerService.GetProfile:output_type -> vrm.v1.GetProfileResponse
-	9,  // 45: vrm.v1.OwnerService.UpdateProfile:output_type -> vrm.v1.UpdateProfileResponse
-	11, // 46: vrm.v1.OwnerService.ListAccessRequests:output_type -> vrm.v1.ListAccessRequestsResponse
-	13, // 47: vrm.v1.OwnerService.GetAccessRequest:output_type -> vrm.v1.GetAccessRequestResponse
-	16, // 48: vrm.v1.OwnerService.SubmitConsent:output_type -> vrm.v1.SubmitConsentResponse
-	18, // 49: vrm.v1.OwnerService.SubmitRevocation:output_type -> vrm.v1.SubmitRevocationResponse
-	20, // 50: vrm.v1.OwnerService.ListConsents:output_type -> vrm.v1.ListConsentsResponse
-	22, // 51: vrm.v1.OwnerService.GetLedger:output_type -> vrm.v1.GetLedgerResponse
-	24, // 52: vrm.v1.OwnerService.ListAuditEntries:output_type -> vrm.v1.ListAuditEntriesResponse
-	26, // 53: vrm.v1.OwnerService.ExportVault:output_type -> vrm.v1.ExportVaultResponse
-	28, // 54: vrm.v1.OwnerService.DeleteVault:output_type -> vrm.v1.DeleteVaultResponse
-	30, // 55: vrm.v1.OwnerService.CreateEnrollmentCode:output_type -> vrm.v1.CreateEnrollmentCodeResponse
-	32, // 56: vrm.v1.OwnerService.RemoveOwnerKey:output_type -> vrm.v1.RemoveOwnerKeyResponse
-	42, // [42:57] is the sub-list for method output_type
-	27, // [27:42] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	14, // 0: vrm.v1.EnrollResponse.ledger_head:type_name -> vrm.v1.LedgerHead
+	33, // 1: vrm.v1.OwnerKey.enroll_time:type_name -> google.protobuf.Timestamp
+	3,  // 2: vrm.v1.GetStatusResponse.owner_keys:type_name -> vrm.v1.OwnerKey
+	5,  // 3: vrm.v1.GetStatusResponse.limits:type_name -> vrm.v1.Limits
+	34, // 4: vrm.v1.GetProfileResponse.fields:type_name -> vrm.v1.Field
+	35, // 5: vrm.v1.UpdateProfileRequest.changes:type_name -> vrm.v1.FieldChange
+	34, // 6: vrm.v1.UpdateProfileResponse.fields:type_name -> vrm.v1.Field
+	36, // 7: vrm.v1.ListAccessRequestsRequest.state:type_name -> vrm.v1.ConsentState
+	37, // 8: vrm.v1.ListAccessRequestsResponse.requests:type_name -> vrm.v1.AccessRequest
+	37, // 9: vrm.v1.GetAccessRequestResponse.request:type_name -> vrm.v1.AccessRequest
+	14, // 10: vrm.v1.GetAccessRequestResponse.ledger_head:type_name -> vrm.v1.LedgerHead
+	38, // 11: vrm.v1.SubmitConsentResponse.consent:type_name -> vrm.v1.Consent
+	14, // 12: vrm.v1.SubmitConsentResponse.ledger_head:type_name -> vrm.v1.LedgerHead
+	38, // 13: vrm.v1.SubmitRevocationResponse.consent:type_name -> vrm.v1.Consent
+	14, // 14: vrm.v1.SubmitRevocationResponse.ledger_head:type_name -> vrm.v1.LedgerHead
+	36, // 15: vrm.v1.ListConsentsRequest.state:type_name -> vrm.v1.ConsentState
+	38, // 16: vrm.v1.ListConsentsResponse.consents:type_name -> vrm.v1.Consent
+	39, // 17: vrm.v1.GetLedgerResponse.entries:type_name -> vrm.v1.LedgerEntry
+	14, // 18: vrm.v1.GetLedgerResponse.head:type_name -> vrm.v1.LedgerHead
+	33, // 19: vrm.v1.ListAuditEntriesRequest.since:type_name -> google.protobuf.Timestamp
+	40, // 20: vrm.v1.ListAuditEntriesResponse.entries:type_name -> vrm.v1.AuditEntry
+	41, // 21: vrm.v1.ListAuditEntriesResponse.checkpoints:type_name -> vrm.v1.AuditCheckpoint
+	34, // 22: vrm.v1.ExportVaultResponse.fields:type_name -> vrm.v1.Field
+	37, // 23: vrm.v1.ExportVaultResponse.requests:type_name -> vrm.v1.AccessRequest
+	38, // 24: vrm.v1.ExportVaultResponse.consents:type_name -> vrm.v1.Consent
+	39, // 25: vrm.v1.ExportVaultResponse.ledger:type_name -> vrm.v1.LedgerEntry
+	40, // 26: vrm.v1.ExportVaultResponse.audit:type_name -> vrm.v1.AuditEntry
+	33, // 27: vrm.v1.CreateEnrollmentCodeResponse.expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 28: vrm.v1.OwnerService.Enroll:input_type -> vrm.v1.EnrollRequest
+	2,  // 29: vrm.v1.OwnerService.GetStatus:input_type -> vrm.v1.GetStatusRequest
+	6,  // 30: vrm.v1.OwnerService.GetProfile:input_type -> vrm.v1.GetProfileRequest
+	8,  // 31: vrm.v1.OwnerService.UpdateProfile:input_type -> vrm.v1.UpdateProfileRequest
+	10, // 32: vrm.v1.OwnerService.ListAccessRequests:input_type -> vrm.v1.ListAccessRequestsRequest
+	12, // 33: vrm.v1.OwnerService.GetAccessRequest:input_type -> vrm.v1.GetAccessRequestRequest
+	15, // 34: vrm.v1.OwnerService.SubmitConsent:input_type -> vrm.v1.SubmitConsentRequest
+	17, // 35: vrm.v1.OwnerService.SubmitRevocation:input_type -> vrm.v1.SubmitRevocationRequest
+	19, // 36: vrm.v1.OwnerService.ListConsents:input_type -> vrm.v1.ListConsentsRequest
+	21, // 37: vrm.v1.OwnerService.GetLedger:input_type -> vrm.v1.GetLedgerRequest
+	23, // 38: vrm.v1.OwnerService.ListAuditEntries:input_type -> vrm.v1.ListAuditEntriesRequest
+	25, // 39: vrm.v1.OwnerService.ExportVault:input_type -> vrm.v1.ExportVaultRequest
+	27, // 40: vrm.v1.OwnerService.DeleteVault:input_type -> vrm.v1.DeleteVaultRequest
+	29, // 41: vrm.v1.OwnerService.CreateEnrollmentCode:input_type -> vrm.v1.CreateEnrollmentCodeRequest
+	31, // 42: vrm.v1.OwnerService.RemoveOwnerKey:input_type -> vrm.v1.RemoveOwnerKeyRequest
+	1,  // 43: vrm.v1.OwnerService.Enroll:output_type -> vrm.v1.EnrollResponse
+	4,  // 44: vrm.v1.OwnerService.GetStatus:output_type -> vrm.v1.GetStatusResponse
+	7,  // 45: vrm.v1.OwnerService.GetProfile:output_type -> vrm.v1.GetProfileResponse
+	9,  // 46: vrm.v1.OwnerService.UpdateProfile:output_type -> vrm.v1.UpdateProfileResponse
+	11, // 47: vrm.v1.OwnerService.ListAccessRequests:output_type -> vrm.v1.ListAccessRequestsResponse
+	13, // 48: vrm.v1.OwnerService.GetAccessRequest:output_type -> vrm.v1.GetAccessRequestResponse
+	16, // 49: vrm.v1.OwnerService.SubmitConsent:output_type -> vrm.v1.SubmitConsentResponse
+	18, // 50: vrm.v1.OwnerService.SubmitRevocation:output_type -> vrm.v1.SubmitRevocationResponse
+	20, // 51: vrm.v1.OwnerService.ListConsents:output_type -> vrm.v1.ListConsentsResponse
+	22, // 52: vrm.v1.OwnerService.GetLedger:output_type -> vrm.v1.GetLedgerResponse
+	24, // 53: vrm.v1.OwnerService.ListAuditEntries:output_type -> vrm.v1.ListAuditEntriesResponse
+	26, // 54: vrm.v1.OwnerService.ExportVault:output_type -> vrm.v1.ExportVaultResponse
+	28, // 55: vrm.v1.OwnerService.DeleteVault:output_type -> vrm.v1.DeleteVaultResponse
+	30, // 56: vrm.v1.OwnerService.CreateEnrollmentCode:output_type -> vrm.v1.CreateEnrollmentCodeResponse
+	32, // 57: vrm.v1.OwnerService.RemoveOwnerKey:output_type -> vrm.v1.RemoveOwnerKeyResponse
+	43, // [43:58] is the sub-list for method output_type
+	28, // [28:43] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_vrm_v1_owner_proto_init() }

@@ -1,0 +1,271 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vrmvault/vrmvault/consent"
+	"github.com/vrmvault/vrmvault/vault/audit"
+	"github.com/vrmvault/vrmvault/vault/store"
+)
+
+// KeyResolver resolves a proof's kid among the keys a vault knows (its
+// owners' and the brands' that have asked for access) and remembers the
+// role of the key it found. It serves one call: make one per call.
+type KeyResolver struct {
+	h     *Host
+	vault string
+	// Role is the role of the last key resolved: audit.RoleOwner or
+	// audit.RoleBrand.
+	Role string
+}
+
+// NewKeyResolver returns a resolver for the vault's keys. A vault that
+// does not exist resolves no key, exactly like an unknown key.
+func (h *Host) NewKeyResolver(vaultID string) *KeyResolver {
+	return &KeyResolver{h: h, vault: vaultID}
+}
+
+// ResolveKey implements consent.KeyResolver.
+func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.PublicKey, error) {
+	if !validJKT(jkt) {
+		return consent.PublicKey{}, consent.ErrUnknownKey
+	}
+	var (
+		key  consent.PublicKey
+		role string
+	)
+	err := r.h.view(ctx, r.vault, func(tx store.Tx) error {
+		if b, err := tx.Get(prefixOwner + jkt); err == nil {
+			ok, err := decodeOwner(b)
+			key, role = ok.Key, audit.RoleOwner
+			return err
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var br brandRecord
+		if err := getJSON(tx, prefixBrand+jkt, &br); err != nil {
+			return err
+		}
+		k, err := consent.ParsePublicKey([]byte(br.JWK))
+		key, role = k, audit.RoleBrand
+		return err
+	})
+	if errors.Is(err, ErrVaultNotFound) || errors.Is(err, store.ErrNotFound) {
+		return consent.PublicKey{}, consent.ErrUnknownKey
+	}
+	if err != nil {
+		return consent.PublicKey{}, fmt.Errorf("vault %s: resolve key: %w", r.vault, err)
+	}
+	r.Role = role
+	return key, nil
+}
+
+// brandConsents loads the consents of a brand.
+func brandConsents(tx store.Tx, jkt string) ([]Consent, error) {
+	var out []Consent
+	err := tx.Scan(prefixBrandConsents+jkt+"/", "", MaxConsentsPerBrand, func(k string, _ []byte) error {
+		id := k[strings.LastIndexByte(k, '/')+1:]
+		var c Consent
+		if err := getJSON(tx, prefixConsent+id, &c); err != nil {
+			return fmt.Errorf("consent %s: %w", id, err)
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// grantedScopes returns the scopes of the brand's active consents and
+// their ids, or the reason there are none: revoked or expired (of the
+// brand's latest consent), or no consent at all.
+func grantedScopes(all []Consent, now time.Time) ([]consent.Scope, []string, error) {
+	var (
+		scopes []consent.Scope
+		ids    []string
+		latest *Consent
+	)
+	for i := range all {
+		c := &all[i]
+		if c.State == StateDenied {
+			continue
+		}
+		if latest == nil || c.NotBefore.After(latest.NotBefore) {
+			latest = c
+		}
+		if !c.activeAt(now) {
+			continue
+		}
+		parsed, err := consent.ParseScopes(c.Scopes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("stored consent %s: %w", c.ID, err)
+		}
+		scopes = append(scopes, parsed...)
+		ids = append(ids, c.ID)
+	}
+	if len(ids) > 0 {
+		return scopes, ids, nil
+	}
+	if latest != nil {
+		switch latest.StateAt(now) {
+		case StateRevoked:
+			return nil, nil, ErrConsentRevoked
+		case StateExpired:
+			return nil, nil, ErrConsentExpired
+		}
+	}
+	return nil, nil, ErrNoConsent
+}
+
+// allowed reports whether some scope allows action on path.
+func allowed(scopes []consent.Scope, action consent.Action, path string) bool {
+	for _, s := range scopes {
+		if s.Allows(action, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadProfile returns the fields the selectors name that the brand's
+// active consents allow it to read, and the brand's pairwise subject. A
+// path the brand may not read is simply absent. The read and its audit
+// entry are one transaction: if the entry cannot be written, nothing is
+// returned (fail closed). A brand without an active consent gets
+// ErrConsentRevoked, ErrConsentExpired or ErrNoConsent, and the refusal is
+// audited too.
+func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, selectors []Selector) ([]StoredField, string, error) {
+	now := h.now()
+	var (
+		fields  []StoredField
+		subject string
+		denied  error
+	)
+	err := h.update(ctx, vaultID, func(tx store.Tx) error {
+		fields, denied = nil, nil
+		all, err := brandConsents(tx, c.JKT)
+		if err != nil {
+			return err
+		}
+		scopes, ids, err := grantedScopes(all, now)
+		if err != nil {
+			if errors.Is(err, ErrConsentRevoked) || errors.Is(err, ErrConsentExpired) || errors.Is(err, ErrNoConsent) {
+				denied = err
+				return h.appendAudit(tx, vaultID, c, nil, nil, outcomeOf(err))
+			}
+			return err
+		}
+		sel := selectors
+		if len(sel) == 0 {
+			for _, s := range scopes {
+				if s.Action == consent.ActionRead || s.Action == consent.ActionWatch {
+					sel = append(sel, Selector{Path: s.Path, Subtree: s.Wildcard})
+				}
+			}
+		}
+		found, err := readFields(tx, sel, h.limits.MaxFields)
+		if err != nil {
+			return err
+		}
+		paths := make([]string, 0, len(found))
+		for _, f := range found {
+			if allowed(scopes, consent.ActionRead, f.Path) {
+				fields = append(fields, f)
+				paths = append(paths, f.Path)
+			}
+		}
+		meta, err := loadMeta(tx)
+		if err != nil {
+			return err
+		}
+		subject = consent.PairwiseSubject(meta.PairwiseSecret, c.JKT)
+		return h.appendAudit(tx, vaultID, c, ids, paths, audit.OutcomeOK)
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("vault %s: read profile: %w", vaultID, err)
+	}
+	if denied != nil {
+		return nil, "", denied
+	}
+	slices.SortFunc(fields, func(a, b StoredField) int { return strings.Compare(a.Path, b.Path) })
+	return fields, subject, nil
+}
+
+func outcomeOf(err error) string {
+	switch {
+	case errors.Is(err, ErrConsentRevoked):
+		return "consent_revoked"
+	case errors.Is(err, ErrConsentExpired):
+		return "consent_expired"
+	default:
+		return "no_consent"
+	}
+}
+
+// Descriptor is a vault's public descriptor.
+type Descriptor struct {
+	// VaultID is the vault's id.
+	VaultID string
+	// OwnerKeys are the owners' public keys.
+	OwnerKeys []consent.PublicKey
+	// VaultKey is the vault's public key.
+	VaultKey consent.PublicKey
+	// Signed is the descriptor as a compact JWS signed by the vault key.
+	Signed string
+}
+
+// ProtocolVersion is the protocol this vault speaks.
+const ProtocolVersion = "vrm/1"
+
+// Descriptor returns the vault's descriptor, signed now by the vault key.
+func (h *Host) Descriptor(ctx context.Context, vaultID string) (Descriptor, error) {
+	var d Descriptor
+	err := h.view(ctx, vaultID, func(tx store.Tx) error {
+		key, err := vaultKey(tx)
+		if err != nil {
+			return err
+		}
+		owners, err := ownerPublicKeys(tx)
+		if err != nil {
+			return err
+		}
+		claims := consent.DescriptorClaims{
+			Vault:    vaultID,
+			VaultKey: json.RawMessage(key.Public().JSON()),
+			Protocol: ProtocolVersion,
+			Limits:   h.limitsMap(),
+			Iat:      h.now().Unix(),
+		}
+		for _, o := range owners {
+			claims.OwnerKeys = append(claims.OwnerKeys, json.RawMessage(o.JSON()))
+		}
+		signed, err := consent.SignDescriptor(key, claims)
+		if err != nil {
+			return err
+		}
+		d = Descriptor{VaultID: vaultID, OwnerKeys: owners, VaultKey: key.Public(), Signed: signed}
+		return nil
+	})
+	if err != nil {
+		return Descriptor{}, fmt.Errorf("vault %s: descriptor: %w", vaultID, err)
+	}
+	return d, nil
+}
+
+func (h *Host) limitsMap() map[string]int64 {
+	l := h.limits
+	return map[string]int64{
+		"max_value_bytes":       int64(l.MaxValueBytes),
+		"max_list_items":        int64(l.MaxListItems),
+		"max_fields_per_batch":  int64(l.MaxFieldsPerBatch),
+		"max_path_depth":        int64(l.MaxPathDepth),
+		"max_fields":            int64(l.MaxFields),
+		"max_profile_bytes":     int64(l.MaxProfileBytes),
+		"max_pending_per_brand": int64(h.maxPending),
+	}
+}
