@@ -152,7 +152,8 @@ func (c *Client) Descriptor(ctx context.Context) (*consent.Descriptor, string, e
 	return d, resp.GetSignedDescriptor(), nil
 }
 
-// ErrNotGranted is returned by Receipt for a request that is not granted.
+// ErrNotGranted is returned by Receipt for a request that was not granted:
+// pending, denied, or expired before a decision.
 var ErrNotGranted = errors.New("request is not granted")
 
 // Receipt returns the owner-signed consent record of a granted request,
@@ -164,7 +165,8 @@ func (c *Client) Receipt(ctx context.Context, requestID string) (string, *consen
 		return "", nil, err
 	}
 	rec := resp.GetConsent().GetRecord()
-	if rec == "" || resp.GetRequest().GetState() == vrmv1.ConsentState_CONSENT_STATE_PENDING {
+	if rec == "" || resp.GetRequest().GetState() == vrmv1.ConsentState_CONSENT_STATE_PENDING ||
+		resp.GetConsent().GetState() == vrmv1.ConsentState_CONSENT_STATE_DENIED {
 		return "", nil, fmt.Errorf("%w: state %s", ErrNotGranted, resp.GetRequest().GetState())
 	}
 	claims, err := c.VerifyReceipt(ctx, rec)

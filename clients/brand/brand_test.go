@@ -142,3 +142,18 @@ func TestDialDoesNotWriteCallersSlice(t *testing.T) {
 		t.Fatalf("Dial wrote %q into the caller's slice", got)
 	}
 }
+
+func TestReceiptOfDeniedRequest(t *testing.T) {
+	_, o, b := setup(t)
+	ctx := ctxT(t)
+	req, err := b.RequestAccess(ctx, request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Deny(ctx, req.GetRequestId()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Receipt(ctx, req.GetRequestId()); !errors.Is(err, brand.ErrNotGranted) {
+		t.Fatalf("receipt of a denied request: %v", err)
+	}
+}
