@@ -84,8 +84,8 @@ func TestAuditCheckpointEvery1000(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, cp := range page.Checkpoints {
-			c, err := v.CheckCheckpoint(cp, id, desc.VaultKey)
+		for i, cp := range page.Checkpoints {
+			c, err := v.CheckCheckpoint(cp, page.CheckpointSeqs[i], id, desc.VaultKey)
 			if err != nil {
 				t.Fatal(err)
 			}

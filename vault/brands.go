@@ -11,6 +11,7 @@ import (
 
 	"github.com/vrmvault/vrmvault/consent"
 	"github.com/vrmvault/vrmvault/vault/audit"
+	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/store"
 )
 
@@ -66,39 +67,50 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 	return key, nil
 }
 
-// brandConsents loads the consents of a brand.
-func brandConsents(tx store.Tx, jkt string) ([]Consent, error) {
-	var out []Consent
+// brandConsents is what a vault holds for one brand's access: its granted
+// consents (the bc/ index holds granted consents only, so its size is
+// bounded by MaxConsentsPerBrand however many have ended) and how its
+// latest consent ended, for the reason a refusal gives.
+type brandConsents struct {
+	granted []Consent
+	ended   State // StateRevoked or StateExpired of the latest ended consent; "" if none
+}
+
+// loadBrandConsents loads the brand's consents.
+func loadBrandConsents(tx store.Tx, jkt string) (brandConsents, error) {
+	var bc brandConsents
 	err := tx.Scan(prefixBrandConsents+jkt+"/", "", MaxConsentsPerBrand, func(k string, _ []byte) error {
 		id := k[strings.LastIndexByte(k, '/')+1:]
 		var c Consent
 		if err := getJSON(tx, prefixConsent+id, &c); err != nil {
 			return fmt.Errorf("consent %s: %w", id, err)
 		}
-		out = append(out, c)
+		bc.granted = append(bc.granted, c)
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return brandConsents{}, err
+	}
+	var br brandRecord
+	if err := getJSON(tx, prefixBrand+jkt, &br); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return brandConsents{}, err
+	}
+	bc.ended = br.Ended
+	return bc, nil
 }
 
-// grantedScopes returns the scopes of the brand's active consents and
-// their ids, or the reason there are none: revoked or expired (of the
-// brand's latest consent), or no consent at all.
-func grantedScopes(all []Consent, now time.Time) ([]consent.Scope, []string, error) {
+// active returns the scopes of the brand's active consents and their ids,
+// or the reason there are none: consent revoked or expired (whichever
+// ended its latest consent), or no consent at all.
+func (bc brandConsents) active(now time.Time) ([]consent.Scope, []string, error) {
 	var (
-		scopes []consent.Scope
-		ids    []string
-		latest *Consent
+		scopes  []consent.Scope
+		ids     []string
+		expired bool
 	)
-	for i := range all {
-		c := &all[i]
-		if c.State == StateDenied {
-			continue
-		}
-		if latest == nil || c.NotBefore.After(latest.NotBefore) {
-			latest = c
-		}
+	for _, c := range bc.granted {
 		if !c.activeAt(now) {
+			expired = expired || c.StateAt(now) == StateExpired
 			continue
 		}
 		parsed, err := consent.ParseScopes(c.Scopes)
@@ -108,16 +120,15 @@ func grantedScopes(all []Consent, now time.Time) ([]consent.Scope, []string, err
 		scopes = append(scopes, parsed...)
 		ids = append(ids, c.ID)
 	}
-	if len(ids) > 0 {
+	switch {
+	case len(ids) > 0:
 		return scopes, ids, nil
-	}
-	if latest != nil {
-		switch latest.StateAt(now) {
-		case StateRevoked:
-			return nil, nil, ErrConsentRevoked
-		case StateExpired:
-			return nil, nil, ErrConsentExpired
-		}
+	case expired:
+		return nil, nil, ErrConsentExpired
+	case bc.ended == StateRevoked:
+		return nil, nil, ErrConsentRevoked
+	case bc.ended == StateExpired:
+		return nil, nil, ErrConsentExpired
 	}
 	return nil, nil, ErrNoConsent
 }
@@ -148,11 +159,11 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 	)
 	err := h.update(ctx, vaultID, func(tx store.Tx) error {
 		fields, denied = nil, nil
-		all, err := brandConsents(tx, c.JKT)
+		all, err := loadBrandConsents(tx, c.JKT)
 		if err != nil {
 			return err
 		}
-		scopes, ids, err := grantedScopes(all, now)
+		scopes, ids, err := all.active(now)
 		if err != nil {
 			if errors.Is(err, ErrConsentRevoked) || errors.Is(err, ErrConsentExpired) || errors.Is(err, ErrNoConsent) {
 				denied = err
@@ -268,4 +279,101 @@ func (h *Host) limitsMap() map[string]int64 {
 		"max_profile_bytes":     int64(l.MaxProfileBytes),
 		"max_pending_per_brand": int64(h.maxPending),
 	}
+}
+
+// ErrNotPermitted: a valid caller asked for something its consents do not
+// allow (a write outside its namespace, or a path no write scope covers).
+var ErrNotPermitted = errors.New("not permitted")
+
+// WriteContributions writes a brand's own records under brands.<its
+// jkt>.*, as one atomic batch with provenance (the brand, its name, the
+// consent it wrote under) kept with each field, and its audit entry. Every
+// path must lie in the brand's namespace and be covered by a write scope
+// of an active consent; otherwise nothing is written (ErrNotPermitted).
+func (h *Host) WriteContributions(ctx context.Context, vaultID string, c Caller, changes []FieldChange) (uint64, error) {
+	ns := consent.BrandNamespace(c.JKT)
+	var sets []profile.Field
+	paths := make([]string, 0, len(changes))
+	for _, ch := range changes {
+		if !strings.HasPrefix(ch.Path, ns+".") {
+			return 0, fmt.Errorf("%w: %s is outside the brand's namespace %s.*", ErrNotPermitted, safePathText(ch.Path), ns)
+		}
+		paths = append(paths, ch.Path)
+		if !ch.Delete {
+			sets = append(sets, profile.Field{Path: ch.Path, Value: ch.Value})
+		}
+	}
+	if len(changes) == 0 {
+		return 0, fmt.Errorf("%w: a batch needs at least one change", ErrInvalidArgument)
+	}
+	if err := profile.ValidateBrandBatch(c.JKT, sets, h.limits); err != nil {
+		return 0, err
+	}
+	for _, ch := range changes {
+		if ch.Delete {
+			if err := profile.ValidatePath(ch.Path, h.limits.MaxPathDepth); err != nil {
+				return 0, err
+			}
+		}
+	}
+	now := h.now()
+	var seq uint64
+	err := h.update(ctx, vaultID, func(tx store.Tx) error {
+		all, err := loadBrandConsents(tx, c.JKT)
+		if err != nil {
+			return err
+		}
+		if _, _, err := all.active(now); err != nil {
+			return err
+		}
+		var consentID string
+		for _, p := range paths {
+			id := writeConsentFor(all.granted, now, p)
+			if id == "" {
+				return fmt.Errorf("%w: no active consent lets this brand write %s", ErrNotPermitted, p)
+			}
+			if consentID == "" {
+				consentID = id
+			}
+		}
+		var br brandRecord
+		if err := getJSON(tx, prefixBrand+c.JKT, &br); err != nil {
+			return err
+		}
+		prov := &Provenance{BrandJKT: c.JKT, BrandName: br.Name, ConsentID: consentID}
+		if seq, _, err = h.applyBatch(tx, c.JKT, prov, changes); err != nil {
+			return err
+		}
+		return h.appendAudit(tx, vaultID, c, []string{consentID}, paths, audit.OutcomeOK)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("vault %s: write contributions: %w", vaultID, err)
+	}
+	return seq, nil
+}
+
+// writeConsentFor returns the id of an active consent with a write scope
+// covering path, or "".
+func writeConsentFor(all []Consent, now time.Time, path string) string {
+	for _, c := range all {
+		if !c.activeAt(now) {
+			continue
+		}
+		scopes, err := consent.ParseScopes(c.Scopes)
+		if err != nil {
+			continue
+		}
+		if allowed(scopes, consent.ActionWrite, path) {
+			return c.ID
+		}
+	}
+	return ""
+}
+
+// safePathText shortens and quotes a path that has not been validated.
+func safePathText(p string) string {
+	if len(p) > 80 {
+		p = p[:80] + "..."
+	}
+	return fmt.Sprintf("%q", p)
 }

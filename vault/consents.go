@@ -31,8 +31,9 @@ const (
 	DefaultMaxPendingPerBrand = 5
 	// MaxConsentsPerBrand bounds the consents of one brand in one vault.
 	MaxConsentsPerBrand = 256
-	// maxListRequests bounds one listing of requests or consents.
-	maxListRequests = 1000
+	// maxListRequests bounds the rows one listing of requests or consents
+	// scans.
+	maxListRequests = 10000
 	// MaxLedgerPage bounds one page of the ledger.
 	MaxLedgerPage = 1000
 )
@@ -114,6 +115,7 @@ type brandRecord struct {
 	Name      string    `json:"name"`
 	URL       string    `json:"url"`
 	FirstSeen time.Time `json:"first_seen"`
+	Ended     State     `json:"ended,omitempty"` // how the brand's latest consent ended
 }
 
 type ledgerHead struct {
@@ -210,7 +212,7 @@ func (h *Host) RequestAccess(ctx context.Context, vaultID string, c Caller, bran
 		if err := putJSON(tx, prefixPending+rec.BrandJKT+"/"+id, rec.Expires); err != nil {
 			return err
 		}
-		if err := h.appendChange(tx, changeRecord{V: 1, Kind: "request", Request: id, By: c.JKT}); err != nil {
+		if err := h.appendChange(tx, changeRecord{V: 1, Kind: "request", Request: id, Brand: rec.BrandJKT, By: c.JKT}); err != nil {
 			return err
 		}
 		return h.appendAudit(tx, vaultID, c, nil, nil, audit.OutcomeOK)
@@ -260,6 +262,7 @@ func getRequest(tx store.Tx, id string, now time.Time) (RequestView, error) {
 		}
 		c.State = c.StateAt(now)
 		v.Consent = &c
+		v.State = c.State // a decided request follows its consent: revoked, expired
 	}
 	return v, nil
 }
@@ -324,8 +327,14 @@ func (h *Host) ListRequests(ctx context.Context, vaultID string, state State) ([
 	now := h.now()
 	var out []RequestView
 	err := h.view(ctx, vaultID, func(tx store.Tx) error {
-		return tx.Scan(prefixRequest, "", maxListRequests, func(k string, _ []byte) error {
-			v, err := getRequest(tx, strings.TrimPrefix(k, prefixRequest), now)
+		// Pending requests have their own index, bounded by the brands'
+		// pending limit; other states scan the requests.
+		prefix := prefixRequest
+		if state == StatePending {
+			prefix = prefixPending
+		}
+		return tx.Scan(prefix, "", maxListRequests, func(k string, _ []byte) error {
+			v, err := getRequest(tx, k[strings.LastIndexByte(k, '/')+1:], now)
 			if err != nil {
 				return err
 			}
@@ -485,8 +494,10 @@ func (h *Host) SubmitConsent(ctx context.Context, vaultID string, c Caller, reco
 		if err := putJSON(tx, prefixConsent+out.ID, out); err != nil {
 			return err
 		}
-		if err := tx.Put(prefixBrandConsents+v.BrandJKT+"/"+out.ID, []byte{1}); err != nil {
-			return err
+		if state == StateGranted {
+			if err := indexGrant(tx, v.BrandJKT, out.ID, now); err != nil {
+				return err
+			}
 		}
 		req := v.Request
 		req.State, req.ConsentID = state, out.ID
@@ -496,7 +507,7 @@ func (h *Host) SubmitConsent(ctx context.Context, vaultID string, c Caller, reco
 		if err := tx.Delete(prefixPending + v.BrandJKT + "/" + v.ID); err != nil {
 			return err
 		}
-		if err := h.appendChange(tx, changeRecord{V: 1, Kind: "consent", Request: v.ID, Consent: out.ID, By: c.JKT}); err != nil {
+		if err := h.appendChange(tx, changeRecord{V: 1, Kind: "consent", Request: v.ID, Consent: out.ID, Brand: v.BrandJKT, By: c.JKT}); err != nil {
 			return err
 		}
 		return h.appendAudit(tx, vaultID, c, []string{out.ID}, nil, audit.OutcomeOK)
@@ -556,7 +567,13 @@ func (h *Host) SubmitRevocation(ctx context.Context, vaultID string, c Caller, r
 		if err := putJSON(tx, prefixConsent+out.ID, out); err != nil {
 			return err
 		}
-		if err := h.appendChange(tx, changeRecord{V: 1, Kind: "revocation", Request: out.RequestID, Consent: out.ID, By: c.JKT}); err != nil {
+		if err := tx.Delete(prefixBrandConsents + out.BrandJKT + "/" + out.ID); err != nil {
+			return err
+		}
+		if err := setBrandEnded(tx, out.BrandJKT, StateRevoked); err != nil {
+			return err
+		}
+		if err := h.appendChange(tx, changeRecord{V: 1, Kind: "revocation", Request: out.RequestID, Consent: out.ID, Brand: out.BrandJKT, By: c.JKT}); err != nil {
 			return err
 		}
 		return h.appendAudit(tx, vaultID, c, []string{out.ID}, nil, audit.OutcomeOK)
@@ -591,4 +608,41 @@ func (h *Host) Ledger(ctx context.Context, vaultID string, after uint64, limit i
 		return nil, consent.Head{}, fmt.Errorf("vault %s: ledger: %w", vaultID, err)
 	}
 	return out, head.consent(), nil
+}
+
+// indexGrant adds a granted consent to its brand's index, first dropping
+// the brand's expired grants from it; a brand may hold at most
+// MaxConsentsPerBrand unexpired grants in one vault.
+func indexGrant(tx store.Tx, jkt, id string, now time.Time) error {
+	all, err := loadBrandConsents(tx, jkt)
+	if err != nil {
+		return err
+	}
+	live := 0
+	for _, c := range all.granted {
+		if c.StateAt(now) != StateExpired {
+			live++
+			continue
+		}
+		if err := tx.Delete(prefixBrandConsents + jkt + "/" + c.ID); err != nil {
+			return err
+		}
+		if err := setBrandEnded(tx, jkt, StateExpired); err != nil {
+			return err
+		}
+	}
+	if live >= MaxConsentsPerBrand {
+		return fmt.Errorf("%w: the brand holds %d consents, limit is %d (consents per brand); revoke some first", ErrLimit, live, MaxConsentsPerBrand)
+	}
+	return tx.Put(prefixBrandConsents+jkt+"/"+id, []byte{1})
+}
+
+// setBrandEnded records how the brand's latest consent ended.
+func setBrandEnded(tx store.Tx, jkt string, st State) error {
+	var br brandRecord
+	if err := getJSON(tx, prefixBrand+jkt, &br); err != nil {
+		return err
+	}
+	br.Ended = st
+	return putJSON(tx, prefixBrand+jkt, br)
 }

@@ -248,6 +248,7 @@ type changeRecord struct {
 	Fields  []changedField `json:"set,omitempty"`
 	Deleted []string       `json:"del,omitempty"`
 	Request string         `json:"rid,omitempty"`
+	Brand   string         `json:"brand,omitempty"` // the brand a request or consent change concerns
 	Consent string         `json:"cid,omitempty"`
 	By      string         `json:"by"`
 }

@@ -86,6 +86,7 @@ func (c *Client) Verify(ctx context.Context, savedHead consent.Head, pinnedVault
 	}
 
 	v := audit.NewVerifier()
+	checked := map[uint64]bool{}
 	var after uint64
 	for {
 		page, err := c.AuditPage(ctx, &vrmv1.ListAuditEntriesRequest{AfterSeq: after, PageSize: 500})
@@ -102,9 +103,10 @@ func (c *Client) Verify(ctx context.Context, savedHead consent.Head, pinnedVault
 			if cp.GetSeq() > v.Head().Seq {
 				continue // covers entries of a later page; seen again there
 			}
-			if _, err := v.CheckCheckpoint(cp.GetJws(), c.addr.VaultID, d.VaultKey); err != nil {
+			if _, err := v.CheckCheckpoint(cp.GetJws(), cp.GetSeq(), c.addr.VaultID, d.VaultKey); err != nil {
 				return rep, err
 			}
+			checked[cp.GetSeq()] = true
 			rep.Checkpoints++
 		}
 		if page.GetNextAfterSeq() == 0 {
@@ -113,6 +115,12 @@ func (c *Client) Verify(ctx context.Context, savedHead consent.Head, pinnedVault
 		after = page.GetNextAfterSeq()
 	}
 	rep.AuditHead = v.Head()
+	// The vault signs a checkpoint at least every CheckpointEvery entries.
+	for seq := uint64(audit.CheckpointEvery); seq <= rep.AuditHead.Seq; seq += audit.CheckpointEvery {
+		if !checked[seq] {
+			return rep, &audit.ChainError{Seq: seq, Reason: "no signed checkpoint covers this entry"}
+		}
+	}
 	return rep, nil
 }
 

@@ -52,6 +52,10 @@ type options struct {
 	shutdownTimeout time.Duration
 	maxRecvMsg      int
 	limits          profile.Limits
+	streamsBrand    int
+	streamsVault    int
+	sendTimeout     time.Duration
+	pendingBrand    int
 }
 
 func defaultDataDir(getenv func(string) string) string {
@@ -87,6 +91,10 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (op
 	fs.IntVar(&o.limits.MaxPathDepth, "max-path-depth", def.MaxPathDepth, "most segments in a path (at most 16)")
 	fs.IntVar(&o.limits.MaxFields, "max-fields", def.MaxFields, "most fields in a profile")
 	fs.IntVar(&o.limits.MaxProfileBytes, "max-profile-bytes", def.MaxProfileBytes, "largest profile in bytes")
+	fs.IntVar(&o.streamsBrand, "max-streams-per-brand", server.DefaultMaxStreamsPerBrand, "open streams per brand on one vault")
+	fs.IntVar(&o.streamsVault, "max-streams-per-vault", server.DefaultMaxStreamsPerVault, "open streams on one vault")
+	fs.DurationVar(&o.sendTimeout, "stream-send-timeout", server.DefaultSendTimeout, "end a stream whose consumer takes no event for this long (it resumes from its cursor)")
+	fs.IntVar(&o.pendingBrand, "max-pending-per-brand", vault.DefaultMaxPendingPerBrand, "pending access requests per brand on one vault")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -159,7 +167,7 @@ func serve(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) e
 			log.Error("close store", "error", err)
 		}
 	}()
-	host, err := vault.NewHost(vault.Config{Store: st, Limits: o.limits, EnrollmentTTL: o.enrollmentTTL, Logger: log})
+	host, err := vault.NewHost(vault.Config{Store: st, Limits: o.limits, EnrollmentTTL: o.enrollmentTTL, MaxPendingPerBrand: o.pendingBrand, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -176,7 +184,10 @@ func serve(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) e
 		}
 		extra = append(extra, grpc.Creds(creds))
 	}
-	srv, err := server.New(server.Config{Host: host, ProofSkew: o.proofSkew, Logger: log, MaxRecvMsgSize: o.maxRecvMsg})
+	srv, err := server.New(server.Config{
+		Host: host, ProofSkew: o.proofSkew, Logger: log, MaxRecvMsgSize: o.maxRecvMsg,
+		MaxStreamsPerBrand: o.streamsBrand, MaxStreamsPerVault: o.streamsVault, SendTimeout: o.sendTimeout,
+	})
 	if err != nil {
 		return err
 	}
@@ -207,6 +218,7 @@ func serve(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) e
 	}
 	log.Info("shutting down")
 	hs.Shutdown()
+	srv.Drain() // open streams end with UNAVAILABLE and a resume cursor
 	done := make(chan struct{})
 	go func() { gs.GracefulStop(); close(done) }()
 	select {

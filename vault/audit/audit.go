@@ -195,11 +195,15 @@ func (v *Verifier) Add(canonical []byte) (Entry, error) {
 
 // CheckCheckpoint verifies a checkpoint against the vault key and the
 // entries added so far: its hash must equal the hash of the entry it
-// names.
-func (v *Verifier) CheckCheckpoint(compact, vaultID string, vaultKey consent.PublicKey) (Checkpoint, error) {
+// names. seq is the position the vault listed it at, used to name it in
+// an error when its signature fails.
+func (v *Verifier) CheckCheckpoint(compact string, seq uint64, vaultID string, vaultKey consent.PublicKey) (Checkpoint, error) {
 	c, err := VerifyCheckpoint(compact, vaultKey)
 	if err != nil {
-		return Checkpoint{}, &ChainError{Reason: err.Error()}
+		return Checkpoint{}, &ChainError{Seq: seq, Reason: err.Error()}
+	}
+	if c.Seq != seq {
+		return Checkpoint{}, &ChainError{Seq: seq, Reason: fmt.Sprintf("checkpoint listed at %d covers entry %d", seq, c.Seq)}
 	}
 	if c.Vault != vaultID {
 		return Checkpoint{}, &ChainError{Seq: c.Seq, Reason: "checkpoint of another vault"}

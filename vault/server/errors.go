@@ -38,6 +38,12 @@ func (s *Server) statusFor(ctx context.Context, err error) error {
 	switch {
 	case errors.As(err, &proofErr):
 		return status.Error(codes.Unauthenticated, proofErr.Error())
+	case errors.Is(err, errShuttingDown):
+		return status.Error(codes.Unavailable, "vault shutting down")
+	case errors.Is(err, vault.ErrCursorAhead):
+		return status.Error(codes.InvalidArgument, innermost(err, vault.ErrCursorAhead))
+	case errors.Is(err, vault.ErrNotPermitted):
+		return status.Error(codes.PermissionDenied, innermost(err, vault.ErrNotPermitted))
 	case errors.Is(err, errPermission):
 		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, vault.ErrEnrollmentCode):

@@ -88,7 +88,13 @@ func (o *ownerService) ListConsents(ctx context.Context, req *vrmv1.ListConsents
 	resp := &vrmv1.ListConsentsResponse{LastSeq: last}
 	now := s.now()
 	for _, c := range cs {
-		resp.Consents = append(resp.Consents, consentProto(c, now))
+		pc := consentProto(c, now)
+		behind, capped, err := s.host.DeliveryState(ctx, req.GetVaultId(), c)
+		if err != nil {
+			return nil, s.statusFor(ctx, err)
+		}
+		pc.ChangesBehind, pc.ChangesBehindCapped = behind, capped
+		resp.Consents = append(resp.Consents, pc)
 	}
 	return resp, nil
 }
@@ -191,11 +197,19 @@ func consentProto(c vault.Consent, now time.Time) *vrmv1.Consent {
 	return &vrmv1.Consent{
 		ConsentId: c.ID, RequestId: c.RequestID, BrandJkt: c.BrandJKT, BrandName: c.BrandName,
 		State: stateProto(c.StateAt(now)), Scopes: c.Scopes, Purposes: c.Purposes,
-		NotBefore: timestamppb.New(c.NotBefore), ExpireTime: timestamppb.New(c.Expires),
+		NotBefore: optionalTime(c.NotBefore), ExpireTime: optionalTime(c.Expires),
 		Record: c.Record, Revocation: c.Revocation, Subject: c.Subject, AcknowledgedCursor: c.Acked,
 	}
 }
 
 func headProto(h consent.Head) *vrmv1.LedgerHead {
 	return &vrmv1.LedgerHead{Seq: h.Seq, Hash: h.Hash}
+}
+
+// optionalTime returns nil for the zero time (a denial has no validity).
+func optionalTime(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() || t.Unix() == 0 {
+		return nil
+	}
+	return timestamppb.New(t)
 }

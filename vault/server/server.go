@@ -47,6 +47,15 @@ type Config struct {
 	// MaxRecvMsgSize bounds a request message; zero means
 	// DefaultMaxRecvMsgSize.
 	MaxRecvMsgSize int
+	// MaxStreamsPerBrand bounds one brand's open streams on one vault;
+	// zero means DefaultMaxStreamsPerBrand.
+	MaxStreamsPerBrand int
+	// MaxStreamsPerVault bounds the open streams on one vault; zero means
+	// DefaultMaxStreamsPerVault.
+	MaxStreamsPerVault int
+	// SendTimeout is how long a stream waits for its consumer to take an
+	// event before ending; zero means DefaultSendTimeout.
+	SendTimeout time.Duration
 }
 
 // Server implements the vrm.v1 services over a vault.Host.
@@ -56,6 +65,9 @@ type Server struct {
 	skew time.Duration
 	log  *slog.Logger
 	max  int
+
+	streams     *streams
+	sendTimeout time.Duration
 }
 
 // New returns the services for cfg.Host.
@@ -73,6 +85,18 @@ func New(cfg Config) (*Server, error) {
 	if s.max <= 0 {
 		s.max = DefaultMaxRecvMsgSize
 	}
+	s.sendTimeout = cfg.SendTimeout
+	if s.sendTimeout <= 0 {
+		s.sendTimeout = DefaultSendTimeout
+	}
+	maxBrand, maxVault := cfg.MaxStreamsPerBrand, cfg.MaxStreamsPerVault
+	if maxBrand <= 0 {
+		maxBrand = DefaultMaxStreamsPerBrand
+	}
+	if maxVault <= 0 {
+		maxVault = DefaultMaxStreamsPerVault
+	}
+	s.streams = newStreams(maxVault, maxBrand)
 	return s, nil
 }
 

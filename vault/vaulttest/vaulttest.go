@@ -34,6 +34,12 @@ type Options struct {
 	Now func() time.Time
 	// Limits are the profile limits; zero means the defaults.
 	Limits profile.Limits
+	// MaxStreamsPerBrand and MaxStreamsPerVault bound open streams; zero
+	// means the server's defaults.
+	MaxStreamsPerBrand, MaxStreamsPerVault int
+	// SendTimeout ends a stream whose consumer takes no event; zero means
+	// the server's default.
+	SendTimeout time.Duration
 }
 
 // Vault is a running vault server.
@@ -48,6 +54,8 @@ type Vault struct {
 	Dir string
 	// Host is the domain object behind the server.
 	Host *vault.Host
+	// Server is the gRPC services.
+	Server *server.Server
 
 	opts     Options
 	store    *badgerstore.Store
@@ -93,7 +101,10 @@ func Start(t testing.TB, opts ...Options) *Vault {
 		_ = st.Close()
 		t.Fatalf("vaulttest: prepare vault: %v", err)
 	}
-	srv, err := server.New(server.Config{Host: h, Now: o.Now})
+	srv, err := server.New(server.Config{
+		Host: h, Now: o.Now, MaxStreamsPerBrand: o.MaxStreamsPerBrand,
+		MaxStreamsPerVault: o.MaxStreamsPerVault, SendTimeout: o.SendTimeout,
+	})
 	if err != nil {
 		_ = st.Close()
 		t.Fatalf("vaulttest: new server: %v", err)
@@ -106,6 +117,7 @@ func Start(t testing.TB, opts ...Options) *Vault {
 	}
 	go func() { _ = gs.Serve(lis) }()
 	v := &Vault{
+		Server:  srv,
 		Addr:    lis.Addr().String() + "/" + id,
 		Address: vaultconn.Address{HostPort: lis.Addr().String(), VaultID: id},
 		Code:    enr.Code,
@@ -122,6 +134,7 @@ func Start(t testing.TB, opts ...Options) *Vault {
 // Stop stops the server and closes the store. It is safe to call twice.
 func (v *Vault) Stop() {
 	v.stopOnce.Do(func() {
+		v.Server.Drain()
 		v.grpc.Stop()
 		_ = v.store.Close()
 	})
