@@ -97,7 +97,6 @@ func (c *Client) Verify(ctx context.Context, savedHead consent.Head, pinnedVault
 			if _, err := v.Add(e.GetCanonical()); err != nil {
 				return rep, err
 			}
-			after = e.GetSeq()
 		}
 		for _, cp := range page.GetCheckpoints() {
 			if cp.GetSeq() > v.Head().Seq {
