@@ -35,7 +35,8 @@ var (
 	// ErrInvalidKey is returned for an empty key, a key longer than
 	// MaxKeyLen, or a vault id that does not satisfy ValidVaultID.
 	ErrInvalidKey = errors.New("store: invalid key")
-	// ErrTooLarge is returned for a value longer than MaxValueLen or a
+	// ErrTooLarge is returned for a value longer than MaxValueLen (plus
+	// ValueSlack, for an engine) or a
 	// transaction that exceeds the engine's size limits.
 	ErrTooLarge = errors.New("store: value or transaction too large")
 	// ErrClosed is returned by every method after Close.
@@ -48,8 +49,14 @@ const (
 	MaxVaultIDLen = 64
 	// MaxKeyLen is the longest key (relative to the vault) accepted.
 	MaxKeyLen = 1024
-	// MaxValueLen is the longest value accepted.
+	// MaxValueLen is the longest value a caller may store.
 	MaxValueLen = 1 << 20
+	// ValueSlack is headroom engines allow above MaxValueLen, so that a
+	// wrapper adding a fixed overhead to each value (package seal: nonce
+	// and tag) can still accept MaxValueLen from its own callers. Engines
+	// refuse values longer than MaxValueLen+ValueSlack; callers must not
+	// rely on the slack.
+	ValueSlack = 64
 	// MaxChangesPerCall bounds the limit argument of Changes.
 	MaxChangesPerCall = 1000
 )

@@ -135,7 +135,7 @@ func (t *tx) put(key string, value []byte, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if len(value) > store.MaxValueLen {
+	if len(value) > store.MaxValueLen+store.ValueSlack {
 		return fmt.Errorf("value of %d bytes: %w", len(value), store.ErrTooLarge)
 	}
 	var e *badger.Entry
@@ -237,7 +237,7 @@ func (t *tx) AppendChange(data []byte) (uint64, error) {
 	if err := t.writable(); err != nil {
 		return 0, err
 	}
-	if len(data) > store.MaxValueLen {
+	if len(data) > store.MaxValueLen+store.ValueSlack {
 		return 0, fmt.Errorf("change of %d bytes: %w", len(data), store.ErrTooLarge)
 	}
 	last, err := t.LastSeq()

@@ -511,7 +511,7 @@ func testLimits(t *testing.T, s store.Store) {
 	longKey := strings.Repeat("k", store.MaxKeyLen)
 	tooLongKey := longKey + "k"
 	bigValue := bytes.Repeat([]byte{0xa5}, store.MaxValueLen)
-	tooBig := make([]byte, store.MaxValueLen+1)
+	tooBig := make([]byte, store.MaxValueLen+store.ValueSlack+1)
 
 	mustUpdate(t, s, "lim", func(tx store.Tx) error {
 		for _, key := range []string{"", tooLongKey} {
