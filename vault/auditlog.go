@@ -30,6 +30,8 @@ type Caller struct {
 	Role string
 	// Method is the full gRPC method name of the call.
 	Method string
+	// Quota is the vault's quota in force, read with the caller's key.
+	Quota Quota
 }
 
 // seqKey returns prefix followed by seq as 20 zero-padded digits, so that

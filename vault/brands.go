@@ -24,6 +24,10 @@ type KeyResolver struct {
 	// Role is the role of the last key resolved: audit.RoleOwner or
 	// audit.RoleBrand.
 	Role string
+	// Suspended and Quota are the vault's, read with the key.
+	Suspended bool
+	// Quota is the vault's quota in force.
+	Quota Quota
 }
 
 // NewKeyResolver returns a resolver for the vault's keys. A vault that
@@ -40,8 +44,13 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 	var (
 		key  consent.PublicKey
 		role string
+		hs   Hosting
 	)
 	err := r.h.view(ctx, r.vault, func(tx store.Tx) error {
+		var err error
+		if hs, err = loadHosting(tx); err != nil {
+			return err
+		}
 		if b, err := tx.Get(prefixOwner + jkt); err == nil {
 			ok, err := decodeOwner(b)
 			key, role = ok.Key, audit.RoleOwner
@@ -63,7 +72,7 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 	if err != nil {
 		return consent.PublicKey{}, fmt.Errorf("vault %s: resolve key: %w", r.vault, err)
 	}
-	r.Role = role
+	r.Role, r.Suspended, r.Quota = role, hs.Suspended, r.h.effectiveQuota(hs)
 	return key, nil
 }
 

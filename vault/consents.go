@@ -193,8 +193,15 @@ func (h *Host) RequestAccess(ctx context.Context, vaultID string, c Caller, bran
 				return err
 			}
 		}
-		if pending >= h.maxPending {
-			return fmt.Errorf("%w: %d pending requests, limit is %d (pending requests per brand)", ErrLimit, pending, h.maxPending)
+		hs, err := loadHosting(tx)
+		if err != nil {
+			return err
+		}
+		if hs.Suspended {
+			return ErrSuspended
+		}
+		if limit := h.effectiveQuota(hs).BrandPendingRequests; int64(pending) >= limit {
+			return fmt.Errorf("%w: %d pending requests, limit is %d (pending requests per brand)", ErrLimit, pending, limit)
 		}
 		var b brandRecord
 		if err := getJSON(tx, prefixBrand+rec.BrandJKT, &b); errors.Is(err, store.ErrNotFound) {

@@ -419,11 +419,16 @@ func (h *Host) applyBatch(tx store.Tx, by string, prov *Provenance, changes []Fi
 	if got != seq {
 		return 0, nil, fmt.Errorf("store assigned change %d, expected %d", got, seq)
 	}
-	if usage.Fields > int64(h.limits.MaxFields) {
-		return 0, nil, fmt.Errorf("%w: profile would have %d fields, limit is %d (max fields)", ErrQuota, usage.Fields, h.limits.MaxFields)
+	hs, err := loadHosting(tx)
+	if err != nil {
+		return 0, nil, err
 	}
-	if usage.Bytes > int64(h.limits.MaxProfileBytes) {
-		return 0, nil, fmt.Errorf("%w: profile would be %d bytes, limit is %d (max profile size)", ErrQuota, usage.Bytes, h.limits.MaxProfileBytes)
+	q := h.effectiveQuota(hs)
+	if usage.Fields > q.MaxFields {
+		return 0, nil, fmt.Errorf("%w: profile would have %d fields, limit is %d (max fields)", ErrQuota, usage.Fields, q.MaxFields)
+	}
+	if usage.Bytes > q.MaxSizeBytes {
+		return 0, nil, fmt.Errorf("%w: profile would be %d bytes, limit is %d (max profile size)", ErrQuota, usage.Bytes, q.MaxSizeBytes)
 	}
 	if err := putJSON(tx, keyUsage, usage); err != nil {
 		return 0, nil, err

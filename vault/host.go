@@ -66,6 +66,10 @@ type Config struct {
 	// MaxPendingPerBrand bounds a brand's pending requests per vault; zero
 	// means DefaultMaxPendingPerBrand.
 	MaxPendingPerBrand int
+	// Defaults are the host's default rate and stream quotas (per vault
+	// overrides are set with SetQuota); zero fields mean unlimited rates
+	// and the server's stream default.
+	Defaults Quota
 	// Logger receives structured logs (never personal data); nil discards.
 	Logger *slog.Logger
 }
@@ -80,6 +84,7 @@ type Host struct {
 	log    *slog.Logger
 
 	maxPending int
+	defaults   Quota
 }
 
 // NewHost returns a Host over cfg.Store.
@@ -107,6 +112,7 @@ func NewHost(cfg Config) (*Host, error) {
 	if err := h.limits.Validate(); err != nil {
 		return nil, fmt.Errorf("vault limits: %w", err)
 	}
+	h.defaults = cfg.Defaults
 	h.maxPending = cfg.MaxPendingPerBrand
 	if h.maxPending <= 0 {
 		h.maxPending = DefaultMaxPendingPerBrand
@@ -191,18 +197,28 @@ func (h *Host) CreateVault(ctx context.Context) (string, Enrollment, error) {
 }
 
 // ListVaults returns up to limit vault ids after the id after.
+// The reserved host state vault is not listed.
 func (h *Host) ListVaults(ctx context.Context, after string, limit int) ([]string, error) {
-	ids, err := h.store.ListVaults(ctx, after, limit)
+	ids, err := h.store.ListVaults(ctx, after, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("list vaults: %w", err)
 	}
-	return ids, nil
+	out := ids[:0]
+	for _, id := range ids {
+		if id != HostStateVault {
+			out = append(out, id)
+		}
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // view runs fn in a read-only transaction of the vault, mapping a missing
 // vault to ErrVaultNotFound.
 func (h *Host) view(ctx context.Context, vaultID string, fn func(store.Tx) error) error {
-	if !store.ValidVaultID(vaultID) {
+	if !publicVaultID(vaultID) {
 		return ErrVaultNotFound
 	}
 	return mapStoreErr(h.store.View(ctx, vaultID, fn))
@@ -211,7 +227,7 @@ func (h *Host) view(ctx context.Context, vaultID string, fn func(store.Tx) error
 // update runs fn in a read-write transaction of the vault, mapping a
 // missing vault to ErrVaultNotFound.
 func (h *Host) update(ctx context.Context, vaultID string, fn func(store.Tx) error) error {
-	if !store.ValidVaultID(vaultID) {
+	if !publicVaultID(vaultID) {
 		return ErrVaultNotFound
 	}
 	return mapStoreErr(h.store.Update(ctx, vaultID, fn))

@@ -136,6 +136,11 @@ func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.Pub
 		if !now.Before(rec.Expires) {
 			return ErrEnrollmentCode
 		}
+		if hs, err := loadHosting(tx); err != nil {
+			return err
+		} else if hs.Suspended {
+			return ErrSuspended
+		}
 		if err := tx.Delete(ekey); err != nil {
 			return err
 		}
@@ -274,8 +279,9 @@ func (h *Host) ReplayCache(vaultID string) consent.ReplayCache {
 }
 
 type replayCache struct {
-	h     *Host
-	vault string
+	h        *Host
+	vault    string
+	internal bool // the host's own state vault, not a customer's
 }
 
 func (c replayCache) Remember(ctx context.Context, jkt, jti string, until time.Time) error {
@@ -284,7 +290,13 @@ func (c replayCache) Remember(ctx context.Context, jkt, jti string, until time.T
 		ttl = time.Second
 	}
 	key := prefixReplay + jkt + "/" + jti
-	return c.h.update(ctx, c.vault, func(tx store.Tx) error {
+	update := c.h.update
+	if c.internal {
+		update = func(ctx context.Context, vault string, fn func(store.Tx) error) error {
+			return mapStoreErr(c.h.store.Update(ctx, vault, fn))
+		}
+	}
+	return update(ctx, c.vault, func(tx store.Tx) error {
 		if _, err := tx.Get(key); err == nil {
 			return consent.ErrReplayed
 		} else if !errors.Is(err, store.ErrNotFound) {

@@ -18,17 +18,21 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/consent"
 	"github.com/vrmvault/vrmvault/vault"
 	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/server"
-	"github.com/vrmvault/vrmvault/vault/store/badgerstore"
 )
 
 func main() {
@@ -56,7 +60,24 @@ type options struct {
 	streamsVault    int
 	sendTimeout     time.Duration
 	pendingBrand    int
+
+	hostMode      bool
+	hostID        string
+	adminKeys     stringList
+	hostKeyFile   string
+	keysDir       string
+	rotateHostKey string
+	maxConns      int
+	unaryTimeout  time.Duration
+	callsPerSec   int64
+	brandCallsSec int64
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func defaultDataDir(getenv func(string) string) string {
 	if d := getenv("XDG_DATA_HOME"); d != "" {
@@ -95,6 +116,16 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (op
 	fs.IntVar(&o.streamsVault, "max-streams-per-vault", server.DefaultMaxStreamsPerVault, "open streams on one vault")
 	fs.DurationVar(&o.sendTimeout, "stream-send-timeout", server.DefaultSendTimeout, "end a stream whose consumer takes no event for this long (it resumes from its cursor)")
 	fs.IntVar(&o.pendingBrand, "max-pending-per-brand", vault.DefaultMaxPendingPerBrand, "pending access requests per brand on one vault")
+	fs.BoolVar(&o.hostMode, "host", false, "host mode: serve any number of vaults, managed through HostService")
+	fs.StringVar(&o.hostID, "host-id", "", "host id, the aud of host admin proofs (default: kept in <data>/host-id)")
+	fs.Var(&o.adminKeys, "admin-key", "a host admin public JWK file (repeatable; host mode)")
+	fs.StringVar(&o.hostKeyFile, "host-key-file", "", "file holding the host key that wraps the vaults' data keys (default: $"+hostKeyEnv+", else <data>/host.key)")
+	fs.StringVar(&o.keysDir, "keys-dir", "", "key store directory, kept apart from the data for crypto-shredding (default: <data>/keys)")
+	fs.StringVar(&o.rotateHostKey, "rotate-host-key", "", "re-wrap every data key with the host key in this file, then exit")
+	fs.IntVar(&o.maxConns, "max-connections", 4096, "most open client connections")
+	fs.DurationVar(&o.unaryTimeout, "call-timeout", server.DefaultUnaryTimeout, "server-side deadline of a unary call")
+	fs.Int64Var(&o.callsPerSec, "calls-per-second", 0, "default calls per second per vault (0: unlimited)")
+	fs.Int64Var(&o.brandCallsSec, "brand-calls-per-second", 0, "default calls per second per brand per vault (0: unlimited)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -141,39 +172,72 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "vaultd: %v\n", err)
 		return 2
 	}
-	if err := serve(ctx, o, stdout, log); err != nil {
+	if o.rotateHostKey != "" {
+		hk, err := loadHostKey(o, getenv, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "vaultd: %v\n", err)
+			return 1
+		}
+		n, err := rotateHostKey(ctx, o, hk, o.rotateHostKey, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "vaultd: rotate host key: %v (%d data keys re-wrapped so far; run again with both keys)\n", err, n)
+			return 1
+		}
+		fmt.Fprintf(stdout, "vaultd: re-wrapped %d data keys; start vaultd with the new host key now\n", n)
+		return 0
+	}
+	if err := serve(ctx, o, stdout, getenv, log); err != nil {
 		fmt.Fprintf(stderr, "vaultd: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) error {
+func serve(ctx context.Context, o options, stdout io.Writer, getenv func(string) string, log *slog.Logger) error {
 	if o.tlsCert == "" && !o.insecure && !vaultconn.IsLoopback(o.listen) {
 		return fmt.Errorf("refusing to listen on non-loopback address %s without TLS: give --tls-cert and --tls-key (or --insecure-plaintext for a trusted network)", o.listen)
 	}
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	st, err := badgerstore.Open(badgerstore.Config{Dir: o.data, Logger: log})
-	if errors.Is(err, badgerstore.ErrLocked) {
-		return fmt.Errorf("data dir %s is in use by another vaultd; stop it first", o.data)
+	var (
+		hostID string
+		admins []consent.PublicKey
+		err    error
+	)
+	if o.hostMode {
+		if hostID, admins, err = hostIdentity(o); err != nil {
+			return err
+		}
 	}
+	hk, err := loadHostKey(o, getenv, log)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
+	}
+	st, err := openStore(ctx, o, hk, log)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		if err := st.Close(); err != nil {
 			log.Error("close store", "error", err)
 		}
 	}()
-	host, err := vault.NewHost(vault.Config{Store: st, Limits: o.limits, EnrollmentTTL: o.enrollmentTTL, MaxPendingPerBrand: o.pendingBrand, Logger: log})
+	host, err := vault.NewHost(vault.Config{
+		Store: st, Limits: o.limits, EnrollmentTTL: o.enrollmentTTL, MaxPendingPerBrand: o.pendingBrand, Logger: log,
+		Defaults: vault.Quota{CallsPerSecond: o.callsPerSec, BrandCallsPerSecond: o.brandCallsSec, BrandOpenStreams: int64(o.streamsBrand)},
+	})
 	if err != nil {
 		return err
 	}
-	vaultID, enr, err := singleVault(ctx, host)
-	if err != nil {
-		return err
+	var (
+		vaultID string
+		enr     *vault.Enrollment
+	)
+	if !o.hostMode {
+		if vaultID, enr, err = singleVault(ctx, host); err != nil {
+			return err
+		}
 	}
 
 	var extra []grpc.ServerOption
@@ -184,30 +248,37 @@ func serve(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) e
 		}
 		extra = append(extra, grpc.Creds(creds))
 	}
+	lis, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	lis = netutil.LimitListener(lis, o.maxConns)
+	advertise := o.advertise
+	if advertise == "" {
+		advertise = lis.Addr().String()
+	}
 	srv, err := server.New(server.Config{
 		Host: host, ProofSkew: o.proofSkew, Logger: log, MaxRecvMsgSize: o.maxRecvMsg,
 		MaxStreamsPerBrand: o.streamsBrand, MaxStreamsPerVault: o.streamsVault, SendTimeout: o.sendTimeout,
+		HostID: hostID, AdminKeys: admins, Advertise: advertise, UnaryTimeout: o.unaryTimeout,
 	})
 	if err != nil {
 		return err
 	}
 	gs, hs := srv.NewGRPCServer(extra...)
-	lis, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	go watchHealth(ctx, host, hs, log)
+	if o.hostMode {
+		fmt.Fprintf(stdout, "vaultd: host %s ready on %s with %d admin key(s) (data dir %s)\n", hostID, advertise, len(admins), o.data)
+	} else {
+		addr := advertise + "/" + vaultID
+		if enr != nil {
+			fmt.Fprintf(stdout, "Enrol your device with this one-time code (valid until %s):\n", enr.Expires.Format(time.RFC3339))
+			fmt.Fprintf(stdout, "  vrm init --vault %s --code %s\n", addr, enr.Code)
+		}
+		// The ready line comes last, so a script can read up to it.
+		fmt.Fprintf(stdout, "vaultd: vault %s ready (data dir %s)\n", addr, o.data)
 	}
-	advertise := o.advertise
-	if advertise == "" {
-		advertise = lis.Addr().String()
-	}
-	addr := advertise + "/" + vaultID
-	if enr != nil {
-		fmt.Fprintf(stdout, "Enrol your device with this one-time code (valid until %s):\n", enr.Expires.Format(time.RFC3339))
-		fmt.Fprintf(stdout, "  vrm init --vault %s --code %s\n", addr, enr.Code)
-	}
-	// The ready line comes last, so a script can read up to it.
-	fmt.Fprintf(stdout, "vaultd: vault %s ready (data dir %s)\n", addr, o.data)
-	log.Info("serving", "listen", lis.Addr().String(), "vault", vaultID, "tls", o.tlsCert != "")
+	log.Info("serving", "listen", lis.Addr().String(), "vault", vaultID, "host", hostID, "tls", o.tlsCert != "")
 
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()
@@ -235,6 +306,33 @@ func serve(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) e
 		return fmt.Errorf("audit checkpoint on shutdown: %w", err)
 	}
 	return nil
+}
+
+// watchHealth reports NOT_SERVING on the health service while the store
+// does not answer, and SERVING again when it does.
+func watchHealth(ctx context.Context, host *vault.Host, hs *health.Server, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	serving := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := host.ListVaults(pctx, "", 1)
+		cancel()
+		if ok := err == nil; ok != serving && ctx.Err() == nil {
+			serving = ok
+			st := healthpb.HealthCheckResponse_SERVING
+			if !ok {
+				st = healthpb.HealthCheckResponse_NOT_SERVING
+				log.Error("store unavailable", "error", err)
+			}
+			hs.SetServingStatus("", st)
+		}
+	}
 }
 
 // singleVault returns the data dir's vault, creating it on first start. It

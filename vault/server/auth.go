@@ -28,6 +28,9 @@ func proofFrom(ctx context.Context) (string, error) {
 	}
 }
 
+// grpcMethod returns the full method name of the call.
+func grpcMethod(ctx context.Context) (string, bool) { return grpc.Method(ctx) }
+
 // verifyProof checks the call's proof for the vault (aud) and the call's
 // method (htm), records its jti, and returns it with the method.
 func (s *Server) verifyProof(ctx context.Context, vaultID string, mode consent.KeyMode, keys consent.KeyResolver) (*consent.VerifiedProof, string, error) {
@@ -60,7 +63,13 @@ func (s *Server) authKID(ctx context.Context, vaultID, role string) (vault.Calle
 	if r.Role != role {
 		return vault.Caller{}, fmt.Errorf("%w: this call is for the vault's %s", errPermission, role)
 	}
-	return vault.Caller{JKT: p.Key.Thumbprint(), Role: role, Method: method}, nil
+	if r.Suspended {
+		return vault.Caller{}, vault.ErrSuspended
+	}
+	if err := s.checkRates(vaultID, role, p.Key.Thumbprint(), r.Quota); err != nil {
+		return vault.Caller{}, err
+	}
+	return vault.Caller{JKT: p.Key.Thumbprint(), Role: role, Method: method, Quota: r.Quota}, nil
 }
 
 // authOwner admits a call signed by one of the vault's owner keys.

@@ -38,6 +38,8 @@ func (s *Server) statusFor(ctx context.Context, err error) error {
 	switch {
 	case errors.As(err, &proofErr):
 		return status.Error(codes.Unauthenticated, proofErr.Error())
+	case errors.Is(err, vault.ErrSuspended):
+		return status.Error(codes.FailedPrecondition, vault.ErrSuspended.Error())
 	case errors.Is(err, errShuttingDown):
 		return status.Error(codes.Unavailable, "vault shutting down")
 	case errors.Is(err, vault.ErrCursorAhead):

@@ -19,9 +19,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault"
 )
@@ -56,7 +58,28 @@ type Config struct {
 	// SendTimeout is how long a stream waits for its consumer to take an
 	// event before ending; zero means DefaultSendTimeout.
 	SendTimeout time.Duration
+	// HostID turns on HostService: proofs of host admin calls carry it as
+	// "aud". Empty: single-vault mode, HostService is unavailable.
+	HostID string
+	// AdminKeys are the host admin public keys.
+	AdminKeys []consent.PublicKey
+	// Advertise is the host:port printed in vault addresses.
+	Advertise string
+	// UnaryTimeout bounds every unary call on the server side; zero means
+	// DefaultUnaryTimeout.
+	UnaryTimeout time.Duration
+	// MaxConcurrentStreams bounds the concurrent calls on one connection;
+	// zero means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
 }
+
+// Defaults of the transport hardening.
+const (
+	// DefaultUnaryTimeout bounds a unary call.
+	DefaultUnaryTimeout = 30 * time.Second
+	// DefaultMaxConcurrentStreams bounds concurrent calls per connection.
+	DefaultMaxConcurrentStreams = 1024
+)
 
 // Server implements the vrm.v1 services over a vault.Host.
 type Server struct {
@@ -68,6 +91,14 @@ type Server struct {
 
 	streams     *streams
 	sendTimeout time.Duration
+
+	hostID       string
+	admins       adminKeys
+	advertise    string
+	unaryTimeout time.Duration
+	maxStreams   uint32
+	calls        callCounter
+	rates        *rateLimiter
 }
 
 // New returns the services for cfg.Host.
@@ -97,6 +128,24 @@ func New(cfg Config) (*Server, error) {
 		maxVault = DefaultMaxStreamsPerVault
 	}
 	s.streams = newStreams(maxVault, maxBrand)
+	s.hostID, s.admins, s.advertise = cfg.HostID, cfg.AdminKeys, cfg.Advertise
+	if s.hostID != "" {
+		if len(s.admins) == 0 {
+			return nil, errors.New("server: host mode needs at least one admin key")
+		}
+		if err := cfg.Host.EnsureHostState(context.Background()); err != nil {
+			return nil, err
+		}
+	}
+	s.unaryTimeout = cfg.UnaryTimeout
+	if s.unaryTimeout <= 0 {
+		s.unaryTimeout = DefaultUnaryTimeout
+	}
+	s.maxStreams = cfg.MaxConcurrentStreams
+	if s.maxStreams == 0 {
+		s.maxStreams = DefaultMaxConcurrentStreams
+	}
+	s.rates = newRateLimiter(s.now)
 	return s, nil
 }
 
@@ -114,7 +163,12 @@ func (s *Server) Register(gs grpc.ServiceRegistrar) {
 func (s *Server) NewGRPCServer(extra ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.max),
-		grpc.ChainUnaryInterceptor(s.logUnary),
+		grpc.MaxConcurrentStreams(s.maxStreams),
+		// Refuse clients that ping more often than every 10 s; close
+		// connections idle for 15 minutes.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+		grpc.ChainUnaryInterceptor(s.logUnary, s.deadlineUnary),
 		grpc.ChainStreamInterceptor(s.logStream),
 	}, extra...)
 	gs := grpc.NewServer(opts...)
@@ -132,12 +186,22 @@ func (s *Server) NewGRPCServer(extra ...grpc.ServerOption) (*grpc.Server, *healt
 
 type vaultScoped interface{ GetVaultId() string }
 
+// deadlineUnary bounds every unary call on the server side.
+func (s *Server) deadlineUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.unaryTimeout)
+	defer cancel()
+	return handler(ctx, req)
+}
+
 func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	resp, err := handler(ctx, req)
 	vaultID := ""
 	if v, ok := req.(vaultScoped); ok {
 		vaultID = v.GetVaultId()
+		if status.Code(err) != codes.Unauthenticated && status.Code(err) != codes.Unimplemented {
+			s.calls.add(vaultID)
+		}
 	}
 	s.logCall(ctx, info.FullMethod, vaultID, start, err)
 	return resp, err

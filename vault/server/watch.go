@@ -49,15 +49,19 @@ func newStreams(maxVault, maxBrand int) *streams {
 }
 
 // acquire reserves a stream slot; release gives it back.
-func (s *streams) acquire(vaultID, jkt string) (release func(), err error) {
+func (s *streams) acquire(vaultID, jkt string, brandLimit int64) (release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.drain.Err() != nil {
 		return nil, errShuttingDown
 	}
 	bk := vaultID + "/" + jkt
-	if n := s.perBrand[bk]; n >= s.maxBrand {
-		return nil, status.Errorf(codes.ResourceExhausted, "%d open streams for this brand, limit is %d (open streams per brand)", n, s.maxBrand)
+	maxBrand := s.maxBrand
+	if brandLimit > 0 {
+		maxBrand = int(brandLimit)
+	}
+	if n := s.perBrand[bk]; n >= maxBrand {
+		return nil, status.Errorf(codes.ResourceExhausted, "%d open streams for this brand, limit is %d (open streams per brand)", n, maxBrand)
 	}
 	if n := s.perVault[vaultID]; n >= s.maxVault {
 		return nil, status.Errorf(codes.ResourceExhausted, "%d open streams on this vault, limit is %d (open streams per vault)", n, s.maxVault)
@@ -145,7 +149,7 @@ func (b *brandService) WatchProfile(req *vrmv1.WatchProfileRequest, ss grpc.Serv
 	if err != nil {
 		return s.statusFor(ctx, err)
 	}
-	release, err := s.streams.acquire(req.GetVaultId(), caller.JKT)
+	release, err := s.streams.acquire(req.GetVaultId(), caller.JKT, caller.Quota.BrandOpenStreams)
 	if err != nil {
 		return s.statusFor(ctx, err)
 	}
@@ -165,7 +169,7 @@ func (b *brandService) WatchConsent(req *vrmv1.WatchConsentRequest, ss grpc.Serv
 	if err != nil {
 		return s.statusFor(ctx, err)
 	}
-	release, err := s.streams.acquire(req.GetVaultId(), caller.JKT)
+	release, err := s.streams.acquire(req.GetVaultId(), caller.JKT, caller.Quota.BrandOpenStreams)
 	if err != nil {
 		return s.statusFor(ctx, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/vrmvault/vrmvault/consent"
 	"github.com/vrmvault/vrmvault/vault"
 	"github.com/vrmvault/vrmvault/vault/profile"
+	"github.com/vrmvault/vrmvault/vault/seal"
 	"github.com/vrmvault/vrmvault/vault/server"
 	"github.com/vrmvault/vrmvault/vault/store"
 	"github.com/vrmvault/vrmvault/vault/store/badgerstore"
@@ -40,6 +42,50 @@ type Options struct {
 	// SendTimeout ends a stream whose consumer takes no event; zero means
 	// the server's default.
 	SendTimeout time.Duration
+	// HostID and AdminKeys turn on host mode (HostService).
+	HostID string
+	// AdminKeys are the host admin keys.
+	AdminKeys []consent.PublicKey
+	// Defaults are the host's default quotas.
+	Defaults vault.Quota
+	// HostKey seals the vaults' data keys; nil means a fresh one (kept
+	// across Restart).
+	HostKey *seal.HostKey
+}
+
+// sealedStore is the data store sealed with keys kept in their own store.
+type sealedStore struct {
+	*seal.Store
+	keys store.Store
+}
+
+func (s sealedStore) Close() error {
+	err := s.Store.Close()
+	if kerr := s.keys.Close(); err == nil {
+		err = kerr
+	}
+	return err
+}
+
+// openSealed opens badger in Dir/data, sealed with data keys kept in a
+// second badger in Dir/keys: the layout vaultd uses.
+func openSealed(o Options) (sealedStore, error) {
+	data, err := badgerstore.Open(badgerstore.Config{Dir: filepath.Join(o.Dir, "data"), Now: o.Now})
+	if err != nil {
+		return sealedStore{}, err
+	}
+	keys, err := badgerstore.Open(badgerstore.Config{Dir: filepath.Join(o.Dir, "keys"), Now: o.Now})
+	if err != nil {
+		_ = data.Close()
+		return sealedStore{}, err
+	}
+	kr, err := seal.OpenKeyring(context.Background(), keys, o.HostKey, nil)
+	if err != nil {
+		_ = data.Close()
+		_ = keys.Close()
+		return sealedStore{}, err
+	}
+	return sealedStore{Store: seal.New(data, kr), keys: keys}, nil
 }
 
 // Vault is a running vault server.
@@ -58,7 +104,7 @@ type Vault struct {
 	Server *server.Server
 
 	opts     Options
-	store    *badgerstore.Store
+	store    sealedStore
 	grpc     *grpc.Server
 	stopOnce sync.Once
 }
@@ -74,11 +120,20 @@ func Start(t testing.TB, opts ...Options) *Vault {
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
-	st, err := badgerstore.Open(badgerstore.Config{Dir: o.Dir, Now: o.Now})
+	if o.HostKey == nil {
+		enc, err := seal.GenerateHostKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.HostKey, err = seal.ParseHostKey([]byte(enc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := openSealed(o)
 	if err != nil {
 		t.Fatalf("vaulttest: open store: %v", err)
 	}
-	h, err := vault.NewHost(vault.Config{Store: st, Now: o.Now, Limits: o.Limits})
+	h, err := vault.NewHost(vault.Config{Store: st, Now: o.Now, Limits: o.Limits, Defaults: o.Defaults})
 	if err != nil {
 		_ = st.Close()
 		t.Fatalf("vaulttest: new host: %v", err)
@@ -101,20 +156,22 @@ func Start(t testing.TB, opts ...Options) *Vault {
 		_ = st.Close()
 		t.Fatalf("vaulttest: prepare vault: %v", err)
 	}
-	srv, err := server.New(server.Config{
-		Host: h, Now: o.Now, MaxStreamsPerBrand: o.MaxStreamsPerBrand,
-		MaxStreamsPerVault: o.MaxStreamsPerVault, SendTimeout: o.SendTimeout,
-	})
-	if err != nil {
-		_ = st.Close()
-		t.Fatalf("vaulttest: new server: %v", err)
-	}
-	gs, _ := srv.NewGRPCServer()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		_ = st.Close()
 		t.Fatalf("vaulttest: listen: %v", err)
 	}
+	srv, err := server.New(server.Config{
+		Host: h, Now: o.Now, MaxStreamsPerBrand: o.MaxStreamsPerBrand,
+		MaxStreamsPerVault: o.MaxStreamsPerVault, SendTimeout: o.SendTimeout,
+		HostID: o.HostID, AdminKeys: o.AdminKeys, Advertise: lis.Addr().String(),
+	})
+	if err != nil {
+		_ = st.Close()
+		_ = lis.Close()
+		t.Fatalf("vaulttest: new server: %v", err)
+	}
+	gs, _ := srv.NewGRPCServer()
 	go func() { _ = gs.Serve(lis) }()
 	v := &Vault{
 		Server:  srv,
@@ -150,6 +207,11 @@ func (v *Vault) Restart(t testing.TB) *Vault {
 	return Start(t, o)
 }
 
+// HostKey returns the host key that seals the vaults' data keys.
+func (v *Vault) HostKey() *seal.HostKey {
+	return v.opts.HostKey
+}
+
 // NewKey returns a fresh Ed25519 key.
 func NewKey(t testing.TB) *consent.PrivateKey {
 	t.Helper()
@@ -175,7 +237,7 @@ func (v *Vault) Owner(t testing.TB) (*owner.Client, *consent.PrivateKey) {
 }
 
 // Store returns the vault's store, for tests that tamper with it directly.
-func (v *Vault) Store() store.Store { return v.store }
+func (v *Vault) Store() store.Store { return v.store.Store }
 
 // Brand returns a brand client for v signing with key.
 func (v *Vault) Brand(t testing.TB, key *consent.PrivateKey) *brand.Client {
