@@ -126,6 +126,12 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (op
 	fs.DurationVar(&o.unaryTimeout, "call-timeout", server.DefaultUnaryTimeout, "server-side deadline of a unary call")
 	fs.Int64Var(&o.callsPerSec, "calls-per-second", 0, "default calls per second per vault (0: unlimited)")
 	fs.Int64Var(&o.brandCallsSec, "brand-calls-per-second", 0, "default calls per second per brand per vault (0: unlimited)")
+	fs.String("config", "", "read flags from this file first (lines of name = value; # comments); flags on the command line win")
+	if configFile := configFlag(args); configFile != "" {
+		if err := applyConfigFile(fs, configFile); err != nil {
+			return o, err
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -142,6 +148,59 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (op
 		return o, fmt.Errorf("--log-format must be text or json, not %q", o.logFormat)
 	}
 	return o, nil
+}
+
+// configFlag finds --config in args before they are parsed, so that the
+// file is applied first and the command line wins.
+func configFlag(args []string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		for _, p := range []string{"--config", "-config"} {
+			if a == p && i+1 < len(args) {
+				return args[i+1]
+			}
+			if v, ok := strings.CutPrefix(a, p+"="); ok {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// maxConfigFile bounds the config file.
+const maxConfigFile = 64 << 10
+
+// applyConfigFile sets the flags named in a config file: one "name =
+// value" per line, blank lines and # comments ignored; a repeatable flag
+// may appear on several lines. An unknown name is an error.
+func applyConfigFile(fs *flag.FlagSet, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if len(b) > maxConfigFile {
+		return fmt.Errorf("config %s: larger than %d bytes", path, maxConfigFile)
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" {
+			return fmt.Errorf("config %s:%d: want name = value", path, i+1)
+		}
+		if name == "config" || fs.Lookup(name) == nil {
+			return fmt.Errorf("config %s:%d: unknown setting %q", path, i+1, name)
+		}
+		if err := fs.Set(name, value); err != nil {
+			return fmt.Errorf("config %s:%d: %s: %w", path, i+1, name, err)
+		}
+	}
+	return nil
 }
 
 func newLogger(o options, w io.Writer) (*slog.Logger, error) {
