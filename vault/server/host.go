@@ -91,6 +91,10 @@ func (h *hostService) CreateVault(ctx context.Context, req *vrmv1.CreateVaultReq
 	}
 	if q != (vault.Quota{}) {
 		if _, err := s.host.SetQuota(ctx, id, q); err != nil {
+			// No vault without the quota asked for: remove it again.
+			if derr := s.host.DestroyVault(ctx, id); derr != nil {
+				s.log.ErrorContext(ctx, "remove a vault whose quota failed", "vault", id, "error", derr)
+			}
 			return nil, s.statusFor(ctx, err)
 		}
 	}
@@ -108,9 +112,13 @@ func (h *hostService) ListVaults(ctx context.Context, req *vrmv1.ListVaultsReque
 	if size <= 0 || size > maxListVaultsPage {
 		size = maxListVaultsPage
 	}
-	ids, err := s.host.ListVaults(ctx, req.GetPageToken(), size)
+	ids, err := s.host.ListVaults(ctx, req.GetPageToken(), size+1)
 	if err != nil {
 		return nil, s.statusFor(ctx, err)
+	}
+	more := len(ids) > size
+	if more {
+		ids = ids[:size]
 	}
 	resp := &vrmv1.ListVaultsResponse{}
 	for _, id := range ids {
@@ -127,7 +135,7 @@ func (h *hostService) ListVaults(ctx context.Context, req *vrmv1.ListVaultsReque
 			CallCount: s.calls.get(id), CreateTime: timestamppb.New(u.Created), Quota: quotaProto(u.Quota),
 		})
 	}
-	if len(ids) == size {
+	if more {
 		resp.NextPageToken = ids[len(ids)-1]
 	}
 	return resp, nil
