@@ -1,7 +1,8 @@
 // Command vrm-brand is a brand's command-line client of vrmvault: it
 // creates the brand's key, asks customers' vaults for scoped access,
-// follows the customer's decision, reads the consented fields, and saves
-// and verifies the customer-signed receipt. The commands live in package
+// follows the customer's decision, reads the consented fields and watches
+// them change, writes the brand's own records, and saves and verifies the
+// customer-signed receipt. The commands live in package
 // cli; main only wires the process (arguments, standard streams,
 // environment, signals) to it.
 package main

@@ -1,7 +1,9 @@
 // Package cli is vrm-brand, a brand's command-line client of vrmvault: it
 // creates the brand's key (vrm-brand keygen), asks a customer's vault for
 // scoped access (vrm-brand request), follows the customer's decision
-// (vrm-brand status), reads the consented fields (vrm-brand read), and
+// (vrm-brand status, vrm-brand watch-consent), reads the consented fields
+// (vrm-brand read) and follows their changes live (vrm-brand watch),
+// writes the brand's own records into the vault (vrm-brand write), and
 // saves and checks the customer-signed receipt (vrm-brand receipt,
 // vrm-brand descriptor, vrm-brand verify-receipt).
 //
@@ -24,8 +26,9 @@
 //   - config.json, the key's thumbprint and the default brand name and
 //     URL given to keygen;
 //   - state.json, what vrm-brand remembers of each vault, by address: the
-//     thumbprint of the vault key pinned on first contact and the access
-//     requests made from this home (see vaultState).
+//     thumbprint of the vault key pinned on first contact, the access
+//     requests made from this home, and the last change cursor watch
+//     received, from which the next watch resumes (see vaultState).
 //
 // Each is written atomically (a temporary file in the same directory,
 // fsync, rename, fsync of the directory) with mode 0600; a directory
@@ -48,9 +51,11 @@
 // Every command takes -o table|json. The default is table when standard
 // output is a terminal and json otherwise; $VRM_BRAND_FORMAT overrides
 // the default and the flag overrides both. JSON output is one document
-// with stable, snake_case member names. receipt and descriptor print the
-// compact JWS and a newline whatever the format, so that their output can
-// be redirected to a file and checked later.
+// with stable, snake_case member names, except that watch and
+// watch-consent, which run until stopped, print one compact JSON object a
+// line (JSON Lines), each written as soon as it is known. receipt and
+// descriptor print the compact JWS and a newline whatever the format, so
+// that their output can be redirected to a file and checked later.
 //
 // # Errors and exit status
 //
@@ -61,7 +66,8 @@
 // wrong (unknown command or flag, missing or malformed arguments); usage
 // errors end with a pointer to --help. Every call to the vault has a
 // deadline (--timeout, 10 s by default); status --wait waits up to
-// --wait-timeout.
+// --wait-timeout; the streams of watch and watch-consent have none, and
+// an interrupted watch (SIGINT, a cancelled context) exits 0.
 package cli
 
 import (
@@ -128,7 +134,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if args == nil {
 		args = []string{} // cobra reads os.Args when given nil
 	}
-	root.SetArgs(args)
+	root.SetArgs(protectDashIDs(root, args))
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
@@ -189,6 +195,7 @@ A typical session:
       --duration 90d --reason "To address your orders to you."
   vrm-brand status --vault vault.example.net:443/v_3kq9 --wait
   vrm-brand read --vault vault.example.net:443/v_3kq9
+  vrm-brand watch --vault vault.example.net:443/v_3kq9
   vrm-brand receipt --vault vault.example.net:443/v_3kq9 > receipt.jws
   vrm-brand descriptor --vault vault.example.net:443/v_3kq9 > vault.jws
   vrm-brand verify-receipt receipt.jws --vault vault.example.net:443/v_3kq9 --descriptor vault.jws
@@ -222,7 +229,8 @@ pass -o to choose.`,
 	_ = root.MarkPersistentFlagFilename("tls-ca", "pem", "crt")
 
 	root.AddCommand(a.keygenCommand(), a.requestCommand(), a.statusCommand(), a.readCommand(),
-		a.receiptCommand(), a.descriptorCommand(), a.verifyReceiptCommand())
+		a.receiptCommand(), a.descriptorCommand(), a.verifyReceiptCommand(),
+		a.watchCommand(), a.watchConsentCommand(), a.writeCommand())
 
 	// Add cobra's completion command now rather than at Execute, so that
 	// it reports a missing or unknown shell as the other groups do.

@@ -117,7 +117,7 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string // a substring of the error line
 	}{
-		{nil, "missing command: one of completion, descriptor, keygen, read, receipt, request, status, verify-receipt (see vrm-brand --help)"},
+		{nil, "missing command: one of completion, descriptor, keygen, read, receipt, request, status, verify-receipt, watch, watch-consent, write (see vrm-brand --help)"},
 		{[]string{"bogus"}, `unknown command "bogus" (see vrm-brand --help)`},
 		{[]string{"stauts"}, "did you mean status?"},
 		{[]string{"-o", "yaml", "keygen"}, `-o must be table or json, got "yaml"`},
@@ -160,6 +160,21 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"verify-receipt", "r.jws", "--vault", "x/y"}, "--vault: vault address"},
 		{[]string{"verify-receipt", "r.jws", "--vault", testAddr, "--descriptor", ""}, "--descriptor: empty file name"},
 		{[]string{"completion"}, "completion: missing command: one of bash, fish, powershell, zsh"},
+		{[]string{"watch"}, `required flag(s) "vault" not set`},
+		{[]string{"watch", "--vault", "nope"}, "watch: --vault: vault address must look like"},
+		{[]string{"watch", "--vault", testAddr, ""}, "watch: empty path"},
+		{[]string{"watch", "--vault", testAddr, "--ack-every", "0s"}, "--ack-every must be positive, got 0s"},
+		{[]string{"watch", "--vault", testAddr, "--ack-every", "soon"}, `invalid argument "soon" for "--ack-every"`},
+		{[]string{"watch-consent"}, `required flag(s) "vault" not set`},
+		{[]string{"watch-consent", "--vault", testAddr, "not an id"}, `watch-consent: "not an id" is not a request id`},
+		{[]string{"watch-consent", "--vault", testAddr, "a", "b"}, `unexpected argument "b"`},
+		{[]string{"write", "--vault", testAddr}, "write: missing PATH=VALUE arguments"},
+		{[]string{"write", "a=1"}, `required flag(s) "vault" not set`},
+		{[]string{"write", "--vault", "x", "a=1"}, "write: --vault: vault address"},
+		{[]string{"write", "--vault", testAddr, "orders"}, `expected PATH=VALUE, got "orders"`},
+		{[]string{"write", "--vault", testAddr, "=42"}, "the path is empty"},
+		{[]string{"write", "--vault", testAddr, "a=1", "a=2"}, "a is given twice"},
+		{[]string{"write", "--vault", testAddr, "--type", "float", "a=1"}, `--type must be one of string, int, bool, timestamp, list; got "float"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -314,6 +329,11 @@ func TestNoKey(t *testing.T) {
 		{"status", "--vault", testAddr},
 		{"receipt", "--vault", testAddr},
 		{"descriptor", "--vault", testAddr},
+		{"watch", "--vault", testAddr},
+		{"watch-consent", "--vault", testAddr},
+		{"watch-consent", "--vault", testAddr, "-h6u2pUCw8ZJMqp9SS6Auw"}, // an id, not flags
+		{"status", "-h6u2pUCw8ZJMqp9SS6Auw", "--vault", testAddr},
+		{"write", "--vault", testAddr, "orders.o1.total=42"},
 		{"request", "--vault", testAddr, "--name", "Shop", "--url", "https://shop.example.com", "--scope", "read:a", "--purpose", "ServiceProvision", "--duration", "1d"},
 	} {
 		e.fail("run vrm-brand keygen first", args...)

@@ -320,8 +320,15 @@ func (a *app) waitForDecision(ctx context.Context, s *session, id string, waitTi
 	return nil, rpcError(s.addr, waitTimeout, err)
 }
 
-// printStatus prints the state of a request and its consent.
-func (a *app) printStatus(addr vaultconn.Address, resp *vrmv1.GetConsentResponse) error {
+// requestState is a request with the consent that answered it, as
+// GetConsent and WatchConsent return them.
+type requestState interface {
+	GetRequest() *vrmv1.AccessRequest
+	GetConsent() *vrmv1.Consent
+}
+
+// statusOf converts a request and its consent for output.
+func statusOf(addr vaultconn.Address, resp requestState) statusResult {
 	res := statusResult{Vault: addr.String(), Request: requestOutOf(resp.GetRequest())}
 	if c := resp.GetConsent(); c != nil && c.GetConsentId() != "" {
 		co := &consentOut{
@@ -336,6 +343,12 @@ func (a *app) printStatus(addr vaultconn.Address, resp *vrmv1.GetConsentResponse
 		}
 		res.Consent = co
 	}
+	return res
+}
+
+// printStatus prints the state of a request and its consent.
+func (a *app) printStatus(addr vaultconn.Address, resp *vrmv1.GetConsentResponse) error {
+	res := statusOf(addr, resp)
 	if a.format == formatJSON {
 		return writeJSON(a.env.Stdout, res)
 	}

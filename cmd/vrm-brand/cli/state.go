@@ -40,7 +40,8 @@ const (
 //	      "requests": [
 //	        {"request_id": "…", "brand_jkt": "…", "created": "2026-05-01T10:00:00Z",
 //	         "scopes": ["read:name.*"], "purposes": ["ServiceProvision"]}
-//	      ]
+//	      ],
+//	      "watch": {"brand_jkt": "…", "cursor": 42, "saved": "2026-05-02T08:00:00Z"}
 //	    }
 //	  }
 //	}
@@ -64,6 +65,20 @@ type vaultState struct {
 	Pinned string `json:"pinned,omitempty"`
 	// Requests are the access requests made from this home, oldest first.
 	Requests []requestRecord `json:"requests,omitempty"`
+	// Watch is where vrm-brand watch got to in this vault, if it ran.
+	Watch *watchRecord `json:"watch,omitempty"`
+}
+
+// watchRecord is the last change cursor vrm-brand watch received from a
+// vault, from which the next watch resumes.
+type watchRecord struct {
+	// BrandJKT is the brand key that watched: the cursor is only resumed
+	// by the same key, whose consents decide which changes it sees.
+	BrandJKT string `json:"brand_jkt"`
+	// Cursor is the cursor of the last event received (and printed).
+	Cursor uint64 `json:"cursor"`
+	// Saved is when it was saved, RFC 3339 in UTC.
+	Saved string `json:"saved,omitempty"`
 }
 
 // requestRecord is one access request made from this home.
@@ -170,6 +185,15 @@ func (s *state) latestRequest(addr vaultconn.Address, brandJKT string) string {
 		}
 	}
 	return ""
+}
+
+// watchCursor returns the cursor vrm-brand watch saved for brandJKT in
+// the vault at addr, or 0.
+func (s *state) watchCursor(addr vaultconn.Address, brandJKT string) uint64 {
+	if v := s.Vaults[addr.String()]; v != nil && v.Watch != nil && v.Watch.BrandJKT == brandJKT {
+		return v.Watch.Cursor
+	}
+	return 0
 }
 
 // pin records jkt as the vault key of addr at now.

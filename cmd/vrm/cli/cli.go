@@ -113,7 +113,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if args == nil {
 		args = []string{} // cobra reads os.Args when given nil
 	}
-	root.SetArgs(args)
+	root.SetArgs(protectDashIDs(root, args))
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK

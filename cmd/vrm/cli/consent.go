@@ -80,7 +80,7 @@ type consentOut struct {
 }
 
 // Delivery states of a consent in vrm consents: whether the brand's
-// stream has acknowledged the vault's latest change.
+// stream has acknowledged every change it may see.
 const (
 	deliveryUnknown  = "unknown" // the brand acknowledged nothing yet
 	deliveryUpToDate = "up_to_date"
@@ -95,31 +95,38 @@ type consentListItem struct {
 	AcknowledgedCursor uint64 `json:"acknowledged_cursor"`
 	// Delivery is unknown, up_to_date or behind.
 	Delivery string `json:"delivery"`
-	// ChangesBehind is last_seq minus the acknowledged cursor, when
-	// behind.
-	ChangesBehind uint64 `json:"changes_behind,omitempty"`
+	// ChangesBehind is how many changes the brand may see came after
+	// its acknowledged cursor, when behind.
+	ChangesBehind int64 `json:"changes_behind,omitempty"`
+	// ChangesBehindCapped is set when the vault stopped counting at its
+	// bound: the brand is at least ChangesBehind changes behind.
+	ChangesBehindCapped bool `json:"changes_behind_capped,omitempty"`
 }
 
 // delivery tells, from the change cursor a brand's stream acknowledged
-// and the vault's latest sequence number, whether the brand has every
-// change, and how many it lacks. A cursor of 0 means nothing acknowledged
-// yet: unknown.
-func delivery(ack, lastSeq uint64) (string, uint64) {
+// and the vault's count of the changes after it that the brand may see,
+// whether the brand has every change, and how many it lacks. A cursor of
+// 0 means nothing acknowledged yet: unknown, whatever the count.
+func delivery(ack uint64, behind int64) (string, int64) {
 	switch {
 	case ack == 0:
 		return deliveryUnknown, 0
-	case ack >= lastSeq:
+	case behind <= 0:
 		return deliveryUpToDate, 0
 	}
-	return deliveryBehind, lastSeq - ack
+	return deliveryBehind, behind
 }
 
-// deliveryText is the DELIVERY cell of a consent.
-func deliveryText(state string, behind uint64) string {
+// deliveryText is the DELIVERY cell of a consent: "-", "up to date",
+// "N behind", or "N+ behind" when the count is capped.
+func deliveryText(state string, behind int64, capped bool) string {
 	switch state {
 	case deliveryUpToDate:
 		return "up to date"
 	case deliveryBehind:
+		if capped {
+			return fmt.Sprintf("%d+ behind", behind)
+		}
 		return fmt.Sprintf("%d behind", behind)
 	}
 	return "-"
@@ -592,9 +599,10 @@ thumbprint, and the name it gives itself), the state (granted, denied,
 revoked or expired), the scopes and purposes, and when it starts and ends.
 --state shows only those in one state.
 
-DELIVERY says whether a brand watching your profile has received your latest
-change: "-" until its stream acknowledges one, then "up to date" or how many
-changes it is behind.`,
+DELIVERY says whether a brand watching your profile has received your
+changes: "-" until its stream acknowledges one, then "up to date" when it
+has every change it may see, or how many of those it has not acknowledged
+yet ("N behind"; "N+ behind" when there are more than the vault counts).`,
 		Example: `  vrm consents
   vrm consents --state granted -o json`,
 		Args: noArgs,
@@ -621,7 +629,8 @@ changes it is behind.`,
 			res := consentsResult{Vault: s.addr.String(), State: st, LastSeq: resp.GetLastSeq(), Consents: []consentListItem{}}
 			for _, c := range resp.GetConsents() {
 				item := consentListItem{consentOut: consentOf(c), AcknowledgedCursor: c.GetAcknowledgedCursor()}
-				item.Delivery, item.ChangesBehind = delivery(item.AcknowledgedCursor, res.LastSeq)
+				item.Delivery, item.ChangesBehind = delivery(item.AcknowledgedCursor, c.GetChangesBehind())
+				item.ChangesBehindCapped = item.Delivery == deliveryBehind && c.GetChangesBehindCapped()
 				res.Consents = append(res.Consents, item)
 			}
 			if a.format == formatJSON {
@@ -637,7 +646,7 @@ changes it is behind.`,
 			t := newTable("ID", "BRAND "+selfAsserted, "BRAND KEY", "STATE", "SCOPES", "PURPOSES", "NOT BEFORE", "EXPIRES", "DELIVERY")
 			for _, c := range res.Consents {
 				t.row(c.ConsentID, orDash(c.BrandName), c.BrandJKT, c.State, list(c.Scopes), list(c.Purposes),
-					orDash(c.NotBefore), orDash(c.Expires), deliveryText(c.Delivery, c.ChangesBehind))
+					orDash(c.NotBefore), orDash(c.Expires), deliveryText(c.Delivery, c.ChangesBehind, c.ChangesBehindCapped))
 			}
 			return t.writeTo(a.env.Stdout)
 		}),

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault/audit"
+	"github.com/vrmvault/vrmvault/vault/profile"
+	"github.com/vrmvault/vrmvault/vault/profile/profilepb"
 	"github.com/vrmvault/vrmvault/vault/store"
 	"github.com/vrmvault/vrmvault/vault/vaulttest"
 )
@@ -688,21 +691,66 @@ func TestParseSince(t *testing.T) {
 
 func TestDelivery(t *testing.T) {
 	for _, tt := range []struct {
-		ack, last uint64
-		state     string
-		behind    uint64
-		text      string
+		ack    uint64
+		behind int64
+		capped bool
+		state  string
+		n      int64
+		text   string
 	}{
-		{0, 0, deliveryUnknown, 0, "-"},
-		{0, 17, deliveryUnknown, 0, "-"},
-		{17, 17, deliveryUpToDate, 0, "up to date"},
-		{18, 17, deliveryUpToDate, 0, "up to date"},
-		{12, 17, deliveryBehind, 5, "5 behind"},
+		{0, 0, false, deliveryUnknown, 0, "-"},
+		{0, 17, false, deliveryUnknown, 0, "-"},
+		{0, 1000, true, deliveryUnknown, 0, "-"},
+		{17, 0, false, deliveryUpToDate, 0, "up to date"},
+		{17, -1, false, deliveryUpToDate, 0, "up to date"},
+		{12, 5, false, deliveryBehind, 5, "5 behind"},
+		{12, 1000, true, deliveryBehind, 1000, "1000+ behind"},
 	} {
-		state, behind := delivery(tt.ack, tt.last)
-		if state != tt.state || behind != tt.behind || deliveryText(state, behind) != tt.text {
-			t.Errorf("delivery(%d, %d) = %s, %d (%q)", tt.ack, tt.last, state, behind, deliveryText(state, behind))
+		state, n := delivery(tt.ack, tt.behind)
+		if text := deliveryText(state, n, tt.capped); state != tt.state || n != tt.n || text != tt.text {
+			t.Errorf("delivery(%d, %d) = %s, %d (%q)", tt.ack, tt.behind, state, n, text)
 		}
+	}
+}
+
+func TestFieldsTableNamesContributors(t *testing.T) {
+	jkt := "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	fields, err := fieldsOut([]*vrmv1.Field{
+		{Path: "brands." + jkt + ".orders.o1.total", Value: profilepb.ToProto(profile.StringValue("42")), Version: 7,
+			Provenance: &vrmv1.Provenance{BrandJkt: jkt, BrandName: "Example Shop", ConsentId: "c1"}},
+		{Path: "brands." + jkt + ".tier", Value: profilepb.ToProto(profile.StringValue("gold")), Version: 8,
+			Provenance: &vrmv1.Provenance{BrandJkt: jkt}},
+		{Path: "name.given", Value: profilepb.ToProto(profile.StringValue("Ada")), Version: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := writeFieldsTable(&buf, fields, "none"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	want := [][]string{
+		{"PATH", "VALUE", "VERSION", "UPDATED", "BY"},
+		{"brands." + jkt + ".orders.o1.total", "42", "7", "Example", "Shop", "(0ZcOCORZ…)"},
+		{"brands." + jkt + ".tier", "gold", "8", "0ZcOCORZ…"},
+		{"name.given", "Ada", "3"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("table:\n%s", buf.String())
+	}
+	for i, l := range lines {
+		if got := strings.Fields(l); !slices.Equal(got, want[i]) {
+			t.Errorf("line %d = %q, want %q", i, got, want[i])
+		}
+	}
+	// Without contributions, no BY column.
+	buf.Reset()
+	if err := writeFieldsTable(&buf, fields[2:], "none"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "BY") {
+		t.Errorf("BY column without contributions:\n%s", buf.String())
 	}
 }
 

@@ -202,18 +202,43 @@ func jsonValue(v profile.Value) any {
 }
 
 // writeFieldsTable writes fields as PATH VALUE VERSION UPDATED, or the
-// line none when there are no fields.
+// line none when there are no fields. When a brand contributed any of
+// them, a last column BY names it (see contributor); it is empty for the
+// owner's own fields.
 func writeFieldsTable(w io.Writer, fields []fieldOut, none string) error {
 	if len(fields) == 0 {
 		return writeOut(w, []byte(none+"\n"))
 	}
-	t := newTable("PATH", "VALUE", "VERSION", "UPDATED")
+	by := slices.ContainsFunc(fields, func(f fieldOut) bool { return f.Provenance != nil })
+	header := []string{"PATH", "VALUE", "VERSION", "UPDATED"}
+	if by {
+		header = append(header, "BY")
+	}
+	t := newTable(header...)
 	for _, f := range fields {
 		updated := ""
 		if !f.updated.IsZero() {
 			updated = f.updated.Format(time.RFC3339)
 		}
-		t.row(f.Path, f.value.Text(), strconv.FormatUint(f.Version, 10), updated)
+		row := []string{f.Path, f.value.Text(), strconv.FormatUint(f.Version, 10), updated}
+		if by {
+			row = append(row, contributor(f.Provenance))
+		}
+		t.row(row...)
 	}
 	return t.writeTo(w)
+}
+
+// contributor is the BY cell of a field: for a brand's contribution, the
+// name the brand gave itself (self-asserted) and the start of its key
+// thumbprint, which identifies it: "Example Shop (0ZcOCORZ…)"; "" for the
+// owner's own fields.
+func contributor(p *provenanceOut) string {
+	switch {
+	case p == nil:
+		return ""
+	case p.BrandName == "":
+		return shortJKT(p.BrandJKT)
+	}
+	return p.BrandName + " (" + shortJKT(p.BrandJKT) + ")"
 }

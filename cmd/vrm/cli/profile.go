@@ -55,7 +55,16 @@ func (a *app) profileGetCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "get [PATH|PREFIX.*]...",
 		Short: "Show profile fields (all of them without arguments)",
+		Long: `Show profile fields: all of them without arguments, else those among PATH and
+PREFIX.* (a subtree).
+
+Brands you allowed to write keep their records under brands.<brand key>.*.
+For those fields a table adds a BY column: the name the brand gives itself
+(self-asserted) and the start of its key thumbprint, which identifies it;
+the JSON output carries "provenance": {"brand_jkt", "brand_name",
+"consent_id"}. Your own fields have none.`,
 		Example: `  vrm profile get
+  vrm profile get brands.*
   vrm profile get name.given email.*
   vrm profile get -o json address.home.*`,
 		RunE: a.run(func(cmd *cobra.Command, args []string) error {
