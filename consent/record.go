@@ -164,12 +164,19 @@ func ValidID(id string) bool {
 
 // NewID returns a fresh id of 128 random bits from rand, base64url (22
 // characters): a consent id for a record, or a request id.
+//
+// An id never starts with '-', so that it can be passed as an argument to
+// a command line tool without being read as a flag.
 func NewID(rand io.Reader) (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(rand, b[:]); err != nil {
-		return "", fmt.Errorf("new id: %w", err)
+	for {
+		var b [16]byte
+		if _, err := io.ReadFull(rand, b[:]); err != nil {
+			return "", fmt.Errorf("new id: %w", err)
+		}
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // validSubject reports whether s has the shape of a pairwise subject.

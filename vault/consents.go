@@ -3,11 +3,9 @@ package vault
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -126,13 +124,7 @@ type ledgerHead struct {
 func (l ledgerHead) consent() consent.Head { return consent.Head{Seq: l.Seq, Hash: l.Hash} }
 
 // newID returns 128 random bits, base64url.
-func (h *Host) newID() (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(h.rand, b[:]); err != nil {
-		return "", fmt.Errorf("new id: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
+func (h *Host) newID() (string, error) { return consent.NewID(h.rand) }
 
 // validID reports whether s may name a request or consent: 16 to 64
 // base64url characters, so that no other string reaches a store key.

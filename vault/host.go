@@ -24,7 +24,6 @@ package vault
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,8 +42,6 @@ const (
 	DefaultEnrollmentTTL = 24 * time.Hour
 	// MaxOwnerKeys bounds the owner keys (devices) of one vault.
 	MaxOwnerKeys = 16
-	// vaultIDBytes is the entropy of a generated vault id (128 bits).
-	vaultIDBytes = 16
 	// pairwiseSecretBytes is the size of the pairwise-subject HMAC key.
 	pairwiseSecretBytes = 32
 )
@@ -157,11 +154,10 @@ type Enrollment struct {
 // CreateVault makes a new vault with a fresh id, vault key and pairwise
 // secret, and returns its id and a first enrolment code.
 func (h *Host) CreateVault(ctx context.Context) (string, Enrollment, error) {
-	var idb [vaultIDBytes]byte
-	if _, err := io.ReadFull(h.rand, idb[:]); err != nil {
+	id, err := h.newID()
+	if err != nil {
 		return "", Enrollment{}, fmt.Errorf("vault id: %w", err)
 	}
-	id := base64.RawURLEncoding.EncodeToString(idb[:])
 	key, err := consent.GenerateKey(consent.EdDSA, h.rand)
 	if err != nil {
 		return "", Enrollment{}, fmt.Errorf("vault key: %w", err)

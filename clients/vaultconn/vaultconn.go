@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/vrmvault/vrmvault/consent"
@@ -112,6 +113,10 @@ func Dial(cfg Config) (*grpc.ClientConn, error) {
 	}
 	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
+		// Notice a connection that died silently (a watch would otherwise
+		// wait in Recv until the OS gives up); vaultd permits pings every
+		// 10 s.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: false}),
 		grpc.WithChainUnaryInterceptor(p.unary),
 		grpc.WithChainStreamInterceptor(p.stream),
 	}, cfg.DialOptions...)

@@ -131,7 +131,7 @@ func (s *Server) streamEnd(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, errSlowConsumer):
 		return status.Errorf(codes.ResourceExhausted, "stream fell behind: the consumer took no event for %s; resume from the last cursor you received", s.sendTimeout)
-	case errors.Is(context.Cause(ctx), errShuttingDown):
+	case errors.Is(err, errShuttingDown), errors.Is(context.Cause(ctx), errShuttingDown):
 		return status.Error(codes.Unavailable, "vault shutting down; resume from the last cursor you received")
 	}
 	return s.statusFor(ctx, err)
@@ -143,15 +143,15 @@ func (b *brandService) WatchProfile(req *vrmv1.WatchProfileRequest, ss grpc.Serv
 	defer cancel()
 	caller, err := s.authBrand(ctx, req.GetVaultId())
 	if err != nil {
-		return s.statusFor(ctx, err)
+		return s.streamEnd(ctx, err)
 	}
 	sel, err := vault.ParseSelectors(req.GetPaths(), s.host.Limits().MaxPathDepth)
 	if err != nil {
-		return s.statusFor(ctx, err)
+		return s.streamEnd(ctx, err)
 	}
 	release, err := s.streams.acquire(req.GetVaultId(), caller.JKT, caller.Quota.BrandOpenStreams)
 	if err != nil {
-		return s.statusFor(ctx, err)
+		return s.streamEnd(ctx, err)
 	}
 	defer release()
 	err = s.host.WatchProfile(ctx, req.GetVaultId(), caller, vault.WatchOptions{Selectors: sel, After: req.GetAfterCursor()}, func(ev vault.WatchEvent) error {
@@ -167,11 +167,11 @@ func (b *brandService) WatchConsent(req *vrmv1.WatchConsentRequest, ss grpc.Serv
 	defer cancel()
 	caller, err := s.authBrand(ctx, req.GetVaultId())
 	if err != nil {
-		return s.statusFor(ctx, err)
+		return s.streamEnd(ctx, err)
 	}
 	release, err := s.streams.acquire(req.GetVaultId(), caller.JKT, caller.Quota.BrandOpenStreams)
 	if err != nil {
-		return s.statusFor(ctx, err)
+		return s.streamEnd(ctx, err)
 	}
 	defer release()
 	err = s.host.WatchConsent(ctx, req.GetVaultId(), caller.JKT, req.GetRequestId(), func(v vault.RequestView) error {

@@ -2,13 +2,24 @@
 // 127.0.0.1 with an ephemeral port, serving a vault.Host on badger in a
 // temporary directory, with real keys. Everything it starts it also stops
 // (t.Cleanup).
+//
+// With VAULTTEST_ENGINE=postgres (and VAULT_PG_DSN naming a server, see
+// package pgtest) the same tests run on PostgreSQL instead: each Start on
+// a new directory gets fresh schemas, dropped when the test ends, and the
+// directory records them, so that Restart (or a Start on the same Dir)
+// finds the same vaults again.
 package vaulttest
 
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,12 +36,27 @@ import (
 	"github.com/vrmvault/vrmvault/vault/server"
 	"github.com/vrmvault/vrmvault/vault/store"
 	"github.com/vrmvault/vrmvault/vault/store/badgerstore"
+	"github.com/vrmvault/vrmvault/vault/store/postgres"
+	"github.com/vrmvault/vrmvault/vault/store/postgres/pgtest"
 )
+
+// EngineEnv selects the storage engine of Start: "postgres" for
+// PostgreSQL, "" or "badger" for badger.
+const EngineEnv = "VAULTTEST_ENGINE"
+
+// Engine returns the storage engine Start uses: "badger" or "postgres".
+func Engine() string {
+	if os.Getenv(EngineEnv) == "postgres" {
+		return "postgres"
+	}
+	return "badger"
+}
 
 // Options configure Start. The zero value is a vault with default limits
 // and the real clock.
 type Options struct {
-	// Dir is the data directory; empty means a new t.TempDir().
+	// Dir is the data directory; empty means a new t.TempDir(). On
+	// PostgreSQL it holds only the name of the schemas.
 	Dir string
 	// Now is the vault's clock; nil means time.Now.
 	Now func() time.Time
@@ -67,16 +93,18 @@ func (s sealedStore) Close() error {
 	return err
 }
 
-// openSealed opens badger in Dir/data, sealed with data keys kept in a
-// second badger in Dir/keys: the layout vaultd uses.
-func openSealed(o Options) (sealedStore, error) {
-	data, err := badgerstore.Open(badgerstore.Config{Dir: filepath.Join(o.Dir, "data"), Now: o.Now})
-	if err != nil {
-		return sealedStore{}, err
+// openSealed opens the data store sealed with data keys kept in a second
+// store, in the layout vaultd uses: badger in Dir/data and Dir/keys, or
+// PostgreSQL in a schema and that schema + "_keys".
+func openSealed(t testing.TB, o Options) (sealedStore, error) {
+	var data, keys store.Store
+	var err error
+	if Engine() == "postgres" {
+		data, keys, err = openPostgres(t, o)
+	} else {
+		data, keys, err = openBadger(o)
 	}
-	keys, err := badgerstore.Open(badgerstore.Config{Dir: filepath.Join(o.Dir, "keys"), Now: o.Now})
 	if err != nil {
-		_ = data.Close()
 		return sealedStore{}, err
 	}
 	kr, err := seal.OpenKeyring(context.Background(), keys, o.HostKey, nil)
@@ -86,6 +114,59 @@ func openSealed(o Options) (sealedStore, error) {
 		return sealedStore{}, err
 	}
 	return sealedStore{Store: seal.New(data, kr), keys: keys}, nil
+}
+
+func openBadger(o Options) (data, keys store.Store, err error) {
+	d, err := badgerstore.Open(badgerstore.Config{Dir: filepath.Join(o.Dir, "data"), Now: o.Now})
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := badgerstore.Open(badgerstore.Config{Dir: filepath.Join(o.Dir, "keys"), Now: o.Now})
+	if err != nil {
+		_ = d.Close()
+		return nil, nil, err
+	}
+	return d, k, nil
+}
+
+// schemaFile, in the data directory, names the PostgreSQL schema of the
+// vaults started on that directory.
+const schemaFile = "postgres-schema"
+
+// openPostgres opens the data and key stores on PostgreSQL, in the
+// schemas that o.Dir records, or in fresh ones (recorded in o.Dir and
+// dropped at the end of the test).
+func openPostgres(t testing.TB, o Options) (data, keys store.Store, err error) {
+	if !pgtest.Available() {
+		return nil, nil, fmt.Errorf("%s=postgres needs %s", EngineEnv, pgtest.DSNEnv)
+	}
+	dsn := pgtest.DSN(t)
+	path := filepath.Join(o.Dir, schemaFile)
+	var schema string
+	switch b, err := os.ReadFile(path); {
+	case err == nil:
+		schema = strings.TrimSpace(string(b))
+	case errors.Is(err, fs.ErrNotExist):
+		schema = pgtest.NewSchema(t, dsn)
+		pgtest.DropAtCleanup(t, dsn, schema+"_keys")
+		if err := os.WriteFile(path, []byte(schema+"\n"), 0o600); err != nil {
+			return nil, nil, err
+		}
+	default:
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := postgres.Open(ctx, postgres.Config{DSN: dsn, Schema: schema, Now: o.Now})
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := postgres.Open(ctx, postgres.Config{DSN: dsn, Schema: schema + "_keys", Now: o.Now})
+	if err != nil {
+		_ = d.Close()
+		return nil, nil, err
+	}
+	return d, k, nil
 }
 
 // Vault is a running vault server.
@@ -129,7 +210,7 @@ func Start(t testing.TB, opts ...Options) *Vault {
 			t.Fatal(err)
 		}
 	}
-	st, err := openSealed(o)
+	st, err := openSealed(t, o)
 	if err != nil {
 		t.Fatalf("vaulttest: open store: %v", err)
 	}
