@@ -350,10 +350,11 @@ func (h *Host) WriteContributions(ctx context.Context, vaultID string, c Caller,
 			return err
 		}
 		prov := &Provenance{BrandJKT: c.JKT, BrandName: br.Name, ConsentID: consentID}
-		if seq, _, err = h.applyBatch(tx, c.JKT, prov, changes); err != nil {
+		var changed []string
+		if seq, _, changed, err = h.applyBatch(tx, c.JKT, prov, changes); err != nil {
 			return err
 		}
-		return h.appendAudit(tx, vaultID, c, []string{consentID}, paths, audit.OutcomeOK)
+		return h.appendAudit(tx, vaultID, c, []string{consentID}, changed, audit.OutcomeOK)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("vault %s: write contributions: %w", vaultID, err)

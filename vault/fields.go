@@ -267,17 +267,16 @@ func (h *Host) UpdateProfile(ctx context.Context, vaultID string, c Caller, chan
 		seq    uint64
 		stored []StoredField
 	)
-	paths := make([]string, 0, len(changes))
-	for _, ch := range changes {
-		paths = append(paths, ch.Path)
-	}
 	err := h.update(ctx, vaultID, func(tx store.Tx) error {
-		var err error
-		seq, stored, err = h.applyBatch(tx, c.JKT, nil, changes)
+		var (
+			err     error
+			changed []string
+		)
+		seq, stored, changed, err = h.applyBatch(tx, c.JKT, nil, changes)
 		if err != nil {
 			return err
 		}
-		return h.appendAudit(tx, vaultID, c, nil, paths, audit.OutcomeOK)
+		return h.appendAudit(tx, vaultID, c, nil, changed, audit.OutcomeOK) // the paths it changed
 	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("vault %s: update profile: %w", vaultID, err)
@@ -320,10 +319,10 @@ func (h *Host) validateBatch(changes []FieldChange) error {
 }
 
 // applyBatch plans the batch against the snapshot, then writes it.
-func (h *Host) applyBatch(tx store.Tx, by string, prov *Provenance, changes []FieldChange) (uint64, []StoredField, error) {
+func (h *Host) applyBatch(tx store.Tx, by string, prov *Provenance, changes []FieldChange) (uint64, []StoredField, []string, error) {
 	var usage Usage
 	if err := getJSON(tx, keyUsage, &usage); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	type op struct {
 		change FieldChange
@@ -337,11 +336,11 @@ func (h *Host) applyBatch(tx store.Tx, by string, prov *Provenance, changes []Fi
 		case err == nil:
 			f, err := decodeField(c.Path, b)
 			if err != nil {
-				return 0, nil, err
+				return 0, nil, nil, err
 			}
 			old = &f
 		case !errors.Is(err, store.ErrNotFound):
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		if c.ExpectedVersion != nil {
 			have := uint64(0)
@@ -349,12 +348,12 @@ func (h *Host) applyBatch(tx store.Tx, by string, prov *Provenance, changes []Fi
 				have = old.Version
 			}
 			if have != *c.ExpectedVersion {
-				return 0, nil, &PathError{Path: c.Path, Err: ErrVersionConflict,
+				return 0, nil, nil, &PathError{Path: c.Path, Err: ErrVersionConflict,
 					Detail: fmt.Sprintf("version is %d, expected %d", have, *c.ExpectedVersion)}
 			}
 		}
 		if c.Delete && old == nil {
-			return 0, nil, &PathError{Path: c.Path, Err: ErrFieldNotFound, Detail: "no such field"}
+			return 0, nil, nil, &PathError{Path: c.Path, Err: ErrFieldNotFound, Detail: "no such field"}
 		}
 		if !c.Delete && old != nil && old.Value.Equal(c.Value) {
 			continue // unchanged: no new version, no change row
@@ -363,7 +362,7 @@ func (h *Host) applyBatch(tx store.Tx, by string, prov *Provenance, changes []Fi
 	}
 	if len(ops) == 0 {
 		seq, err := tx.LastSeq()
-		return seq, nil, err
+		return seq, nil, nil, err
 	}
 
 	// The batch's sequence number is the next one (Tx.AppendChange's
@@ -371,7 +370,7 @@ func (h *Host) applyBatch(tx store.Tx, by string, prov *Provenance, changes []Fi
 	// stored, so that a watch delivers each change as it was.
 	last, err := tx.LastSeq()
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	seq := last + 1
 	now := tx.Now().UTC()
@@ -385,23 +384,23 @@ func (h *Host) applyBatch(tx store.Tx, by string, prov *Provenance, changes []Fi
 		}
 		if c.Delete {
 			if err := tx.Delete(prefixField + c.Path); err != nil {
-				return 0, nil, err
+				return 0, nil, nil, err
 			}
 			rec.Deleted = append(rec.Deleted, c.Path)
 			continue
 		}
 		if o.old == nil {
 			if err := checkShape(tx, c.Path); err != nil {
-				return 0, nil, err
+				return 0, nil, nil, err
 			}
 		}
 		f := StoredField{Path: c.Path, Value: c.Value, Version: seq, Updated: now, Provenance: prov}
 		b, err := encodeField(f)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		if err := tx.Put(prefixField+c.Path, b); err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		rec.Fields = append(rec.Fields, changedField{Path: c.Path, Record: b})
 		usage.Fields++
@@ -410,31 +409,35 @@ func (h *Host) applyBatch(tx store.Tx, by string, prov *Provenance, changes []Fi
 	}
 	payload, err := json.Marshal(rec)
 	if err != nil {
-		return 0, nil, fmt.Errorf("encode change: %w", err)
+		return 0, nil, nil, fmt.Errorf("encode change: %w", err)
 	}
 	got, err := tx.AppendChange(payload)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if got != seq {
-		return 0, nil, fmt.Errorf("store assigned change %d, expected %d", got, seq)
+		return 0, nil, nil, fmt.Errorf("store assigned change %d, expected %d", got, seq)
 	}
 	hs, err := loadHosting(tx)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	q := h.effectiveQuota(hs)
 	if usage.Fields > q.MaxFields {
-		return 0, nil, fmt.Errorf("%w: profile would have %d fields, limit is %d (max fields)", ErrQuota, usage.Fields, q.MaxFields)
+		return 0, nil, nil, fmt.Errorf("%w: profile would have %d fields, limit is %d (max fields)", ErrQuota, usage.Fields, q.MaxFields)
 	}
 	if usage.Bytes > q.MaxSizeBytes {
-		return 0, nil, fmt.Errorf("%w: profile would be %d bytes, limit is %d (max profile size)", ErrQuota, usage.Bytes, q.MaxSizeBytes)
+		return 0, nil, nil, fmt.Errorf("%w: profile would be %d bytes, limit is %d (max profile size)", ErrQuota, usage.Bytes, q.MaxSizeBytes)
 	}
 	if err := putJSON(tx, keyUsage, usage); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	slices.SortFunc(stored, func(a, b StoredField) int { return strings.Compare(a.Path, b.Path) })
-	return seq, stored, nil
+	changed := make([]string, 0, len(ops))
+	for _, o := range ops {
+		changed = append(changed, o.change.Path)
+	}
+	return seq, stored, changed, nil
 }
 
 // checkShape refuses a new field at path when an ancestor path is a field

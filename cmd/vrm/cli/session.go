@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -67,6 +68,12 @@ func rpcError(addr vaultconn.Address, timeout time.Duration, err error) error {
 		return errors.New("interrupted")
 	case codes.OK:
 		return err
+	case codes.Unauthenticated:
+		if strings.HasSuffix(st.Message(), "unknown key") {
+			// The vault cannot tell an unknown key from a vault that
+			// does not exist (by design); say both.
+			return fmt.Errorf("%s: the vault at %s does not know this device's key (not enrolled there, or the vault was deleted)", st.Message(), addr)
+		}
 	}
 	return errors.New(st.Message())
 }
