@@ -17,6 +17,7 @@ import (
 	"github.com/vrmvault/vrmvault/clients/owner"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
 	"github.com/vrmvault/vrmvault/vault/profile"
+	"github.com/vrmvault/vrmvault/vault/store/postgres/pgtest"
 	"github.com/vrmvault/vrmvault/vault/vaulttest"
 )
 
@@ -42,10 +43,32 @@ type vaultdProc struct {
 	code string
 }
 
-// startVaultd starts the binary on dir and waits for its ready line.
-func startVaultd(t *testing.T, bin, dir string) *vaultdProc {
+// storeArgs returns the vaultd flags that select the store under test:
+// none for badger in the data dir (the default), or, with
+// VAULTTEST_ENGINE=postgres, --store naming a fresh PostgreSQL schema
+// (its key store goes beside it, in <schema>_keys), dropped when the test
+// ends.
+func storeArgs(t *testing.T) []string {
 	t.Helper()
-	cmd := exec.Command(bin, "--data", dir, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	if vaulttest.Engine() != "postgres" {
+		return nil
+	}
+	dsn := pgtest.DSN(t)
+	schema := pgtest.NewSchema(t, dsn)
+	pgtest.DropAtCleanup(t, dsn, schema+"_keys")
+	u, err := pgtest.WithSchema(dsn, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--store", u}
+}
+
+// startVaultd starts the binary on dir (and the store that extra flags
+// name) and waits for its ready line.
+func startVaultd(t *testing.T, bin, dir string, extra ...string) *vaultdProc {
+	t.Helper()
+	args := append([]string{"--data", dir, "--listen", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +117,8 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	}
 	bin := buildVaultd(t)
 	dir := t.TempDir()
-	p := startVaultd(t, bin, dir)
+	st := storeArgs(t)
+	p := startVaultd(t, bin, dir, st...)
 	if p.code == "" {
 		t.Fatal("first start printed no enrolment code")
 	}
@@ -129,7 +153,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	}
 	_ = p.cmd.Wait()
 
-	p2 := startVaultd(t, bin, dir)
+	p2 := startVaultd(t, bin, dir, st...)
 	if p2.code != "" {
 		t.Fatal("restart of an enrolled vault printed a new enrolment code")
 	}
@@ -164,6 +188,9 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 func TestSecondVaultdOnSameDirRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a real vaultd")
+	}
+	if vaulttest.Engine() == "postgres" {
+		t.Skip("badger's directory lock: several vaultd may share a PostgreSQL database")
 	}
 	bin := buildVaultd(t)
 	dir := t.TempDir()

@@ -1,5 +1,6 @@
 // Command vaultd serves a customer's vault over gRPC, on the embedded
-// badger store by default.
+// badger store by default, or on PostgreSQL (--store postgres://...) for a
+// host that outgrows one machine.
 //
 // On first start it creates the vault (id, vault key, pairwise secret) and
 // prints the vault address and a one-time enrolment code with the exact
@@ -13,8 +14,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,6 +34,7 @@ import (
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
 	"github.com/vrmvault/vrmvault/consent"
 	"github.com/vrmvault/vrmvault/vault"
+	"github.com/vrmvault/vrmvault/vault/metrics"
 	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/server"
 )
@@ -66,11 +70,15 @@ type options struct {
 	adminKeys     stringList
 	hostKeyFile   string
 	keysDir       string
+	store         string // "badger" or a PostgreSQL URL (never logged)
+	keysStore     string // PostgreSQL URL of the key store; "" means beside the data
+	pgPoll        time.Duration
 	rotateHostKey string
 	maxConns      int
 	unaryTimeout  time.Duration
 	callsPerSec   int64
 	brandCallsSec int64
+	metricsListen string
 }
 
 // stringList is a repeatable string flag.
@@ -94,7 +102,10 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (op
 	fs := flag.NewFlagSet("vaultd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := profile.DefaultLimits()
-	fs.StringVar(&o.data, "data", defaultDataDir(getenv), "data directory (badger store)")
+	fs.StringVar(&o.data, "data", defaultDataDir(getenv), "data directory (the badger store; with PostgreSQL only host.key and host-id)")
+	fs.StringVar(&o.store, "store", "", "storage engine: badger, or a postgres:// URL (default: $"+storeEnv+", else badger); prefer the environment or PGPASSWORD for the password")
+	fs.DurationVar(&o.pgPoll, "pg-poll", 0, "with PostgreSQL: 0 wakes watches with LISTEN/NOTIFY; a duration turns notifications off and polls for changes at that interval")
+	fs.StringVar(&o.keysStore, "keys-store", "", "with PostgreSQL: postgres:// URL of the key store (default: $"+keysStoreEnv+", else the data's database, schema <schema>_keys)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:7443", "address to listen on")
 	fs.StringVar(&o.advertise, "advertise", "", "host:port to print in the vault address (default: the listen address)")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
@@ -126,6 +137,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (op
 	fs.DurationVar(&o.unaryTimeout, "call-timeout", server.DefaultUnaryTimeout, "server-side deadline of a unary call")
 	fs.Int64Var(&o.callsPerSec, "calls-per-second", 0, "default calls per second per vault (0: unlimited)")
 	fs.Int64Var(&o.brandCallsSec, "brand-calls-per-second", 0, "default calls per second per brand per vault (0: unlimited)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on this address at /metrics (empty: off)")
 	fs.String("config", "", "read flags from this file first (lines of name = value; # comments); flags on the command line win")
 	if configFile := configFlag(args); configFile != "" {
 		if err := applyConfigFile(fs, configFile); err != nil {
@@ -147,7 +159,61 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (op
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return o, fmt.Errorf("--log-format must be text or json, not %q", o.logFormat)
 	}
+	if err := resolveStore(&o, fs, getenv); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// Environment variables that may name the PostgreSQL stores, so that a
+// password need not be on the command line (where ps shows it).
+const (
+	storeEnv     = "VAULTD_STORE"
+	keysStoreEnv = "VAULTD_KEYS_STORE"
+)
+
+// isPostgresURL reports whether v names a PostgreSQL database.
+func isPostgresURL(v string) bool {
+	return strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://")
+}
+
+// resolveStore fills the store options from the environment where the
+// flags left them empty, and checks them. Its messages never repeat a
+// store's value, which may hold a password.
+func resolveStore(o *options, fs *flag.FlagSet, getenv func(string) string) error {
+	if o.store == "" {
+		o.store = getenv(storeEnv)
+	}
+	if o.store == "" {
+		o.store = "badger"
+	}
+	if o.keysStore == "" {
+		o.keysStore = getenv(keysStoreEnv)
+	}
+	keysDirSet := false
+	fs.Visit(func(f *flag.Flag) { keysDirSet = keysDirSet || f.Name == "keys-dir" })
+	switch {
+	case o.store == "badger":
+		if o.keysStore != "" {
+			return errors.New("--keys-store (or $" + keysStoreEnv + ") goes with a PostgreSQL --store; the badger key store is --keys-dir")
+		}
+		if o.pgPoll != 0 {
+			return errors.New("--pg-poll goes with a PostgreSQL --store")
+		}
+	case isPostgresURL(o.store):
+		if keysDirSet {
+			return errors.New("--keys-dir is for the badger store; with PostgreSQL the key store is --keys-store (default: beside the data)")
+		}
+		if o.keysStore != "" && !isPostgresURL(o.keysStore) {
+			return errors.New("--keys-store (or $" + keysStoreEnv + ") must be a postgres:// URL")
+		}
+		if o.pgPoll < 0 {
+			return errors.New("--pg-poll must not be negative")
+		}
+	default:
+		return errors.New("--store (or $" + storeEnv + ") must be badger or a postgres:// URL")
+	}
+	return nil
 }
 
 // configFlag finds --config in args before they are parsed, so that the
@@ -316,8 +382,19 @@ func serve(ctx context.Context, o options, stdout io.Writer, getenv func(string)
 	if advertise == "" {
 		advertise = lis.Addr().String()
 	}
+	var m *metrics.Metrics
+	if o.metricsListen != "" {
+		m = metrics.New()
+		stop, err := serveMetrics(ctx, o.metricsListen, m, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		go m.Refresh(ctx, gauges{host: host, dir: o.data}, time.Minute)
+	}
 	srv, err := server.New(server.Config{
-		Host: host, ProofSkew: o.proofSkew, Logger: log, MaxRecvMsgSize: o.maxRecvMsg,
+		Metrics: m,
+		Host:    host, ProofSkew: o.proofSkew, Logger: log, MaxRecvMsgSize: o.maxRecvMsg,
 		MaxStreamsPerBrand: o.streamsBrand, MaxStreamsPerVault: o.streamsVault, SendTimeout: o.sendTimeout,
 		HostID: hostID, AdminKeys: admins, Advertise: advertise, UnaryTimeout: o.unaryTimeout,
 	})
@@ -327,7 +404,7 @@ func serve(ctx context.Context, o options, stdout io.Writer, getenv func(string)
 	gs, hs := srv.NewGRPCServer(extra...)
 	go watchHealth(ctx, host, hs, log)
 	if o.hostMode {
-		fmt.Fprintf(stdout, "vaultd: host %s ready on %s with %d admin key(s) (data dir %s)\n", hostID, advertise, len(admins), o.data)
+		fmt.Fprintf(stdout, "vaultd: host %s ready on %s with %d admin key(s) (%s)\n", hostID, advertise, len(admins), o.storeDescription())
 	} else {
 		addr := advertise + "/" + vaultID
 		if enr != nil {
@@ -335,7 +412,7 @@ func serve(ctx context.Context, o options, stdout io.Writer, getenv func(string)
 			fmt.Fprintf(stdout, "  vrm init --vault %s --code %s\n", addr, enr.Code)
 		}
 		// The ready line comes last, so a script can read up to it.
-		fmt.Fprintf(stdout, "vaultd: vault %s ready (data dir %s)\n", addr, o.data)
+		fmt.Fprintf(stdout, "vaultd: vault %s ready (%s)\n", addr, o.storeDescription())
 	}
 	log.Info("serving", "listen", lis.Addr().String(), "vault", vaultID, "host", hostID, "tls", o.tlsCert != "")
 
@@ -365,6 +442,67 @@ func serve(ctx context.Context, o options, stdout io.Writer, getenv func(string)
 		return fmt.Errorf("audit checkpoint on shutdown: %w", err)
 	}
 	return nil
+}
+
+// serveMetrics serves m on addr at /metrics until the returned stop is
+// called.
+func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "error", err)
+		}
+	}()
+	log.Info("serving metrics", "listen", lis.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}, nil
+}
+
+// gauges measures the host for the metrics.
+type gauges struct {
+	host *vault.Host
+	dir  string
+}
+
+// CountVaults counts the vaults, page by page.
+func (g gauges) CountVaults(ctx context.Context) (int64, error) {
+	var n int64
+	after := ""
+	for {
+		ids, err := g.host.ListVaults(ctx, after, 1000)
+		if err != nil {
+			return n, err
+		}
+		n += int64(len(ids))
+		if len(ids) < 1000 {
+			return n, nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// StoreSize sums the sizes of the files of the data directory.
+func (g gauges) StoreSize() int64 {
+	var n int64
+	_ = filepath.WalkDir(g.dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
 }
 
 // watchHealth reports NOT_SERVING on the health service while the store
@@ -423,6 +561,6 @@ func singleVault(ctx context.Context, host *vault.Host) (string, *vault.Enrollme
 		}
 		return ids[0], &enr, nil
 	default:
-		return "", nil, errors.New("the data dir holds more than one vault: it belongs to a multi-vault host; use host mode")
+		return "", nil, errors.New("the store holds more than one vault: it belongs to a multi-vault host; use host mode")
 	}
 }

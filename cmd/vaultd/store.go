@@ -14,6 +14,7 @@ import (
 	"github.com/vrmvault/vrmvault/vault/seal"
 	"github.com/vrmvault/vrmvault/vault/store"
 	"github.com/vrmvault/vrmvault/vault/store/badgerstore"
+	"github.com/vrmvault/vrmvault/vault/store/postgres"
 )
 
 // hostKeyEnv is the environment variable that may carry the host key.
@@ -92,21 +93,21 @@ func (s openedStore) Close() error {
 	return err
 }
 
-// openStore opens the data store (badger in <data>/data) sealed with the
-// data keys kept in the key store (badger in --keys-dir, default
-// <data>/keys).
+// storeDescription names where the data is, for the ready line: the data
+// directory, or the PostgreSQL database without its password.
+func (o options) storeDescription() string {
+	if isPostgresURL(o.store) {
+		return "store " + postgres.Redact(o.store)
+	}
+	return "data dir " + o.data
+}
+
+// openStore opens the data store sealed with the data keys kept in the
+// key store: badger in <data>/data and --keys-dir (default <data>/keys),
+// or PostgreSQL (see openPostgres).
 func openStore(ctx context.Context, o options, hk *seal.HostKey, log *slog.Logger) (openedStore, error) {
-	dataDir := filepath.Join(o.data, "data")
-	data, err := badgerstore.Open(badgerstore.Config{Dir: dataDir, Logger: log})
-	if errors.Is(err, badgerstore.ErrLocked) {
-		return openedStore{}, fmt.Errorf("data dir %s is in use by another vaultd; stop it first", o.data)
-	}
+	data, keys, err := openEngines(ctx, o, log)
 	if err != nil {
-		return openedStore{}, fmt.Errorf("open store: %w", err)
-	}
-	keys, err := openKeys(o, log)
-	if err != nil {
-		_ = data.Close()
 		return openedStore{}, err
 	}
 	kr, err := seal.OpenKeyring(ctx, keys, hk, rand.Reader)
@@ -116,6 +117,64 @@ func openStore(ctx context.Context, o options, hk *seal.HostKey, log *slog.Logge
 		return openedStore{}, err
 	}
 	return openedStore{Store: seal.New(data, kr), keys: keys}, nil
+}
+
+// openEngines opens the data store and the key store, unsealed.
+func openEngines(ctx context.Context, o options, log *slog.Logger) (data, keys store.Store, err error) {
+	if isPostgresURL(o.store) {
+		return openPostgres(ctx, o, log)
+	}
+	dataDir := filepath.Join(o.data, "data")
+	d, err := badgerstore.Open(badgerstore.Config{Dir: dataDir, Logger: log})
+	if errors.Is(err, badgerstore.ErrLocked) {
+		return nil, nil, fmt.Errorf("data dir %s is in use by another vaultd; stop it first", o.data)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store: %w", err)
+	}
+	k, err := openKeys(o, log)
+	if err != nil {
+		_ = d.Close()
+		return nil, nil, err
+	}
+	return d, k, nil
+}
+
+// keysStoreConns is the connection pool size of a PostgreSQL key store:
+// data keys are read once per vault and then cached.
+const keysStoreConns = 4
+
+// openPostgres opens the data store on the PostgreSQL database of --store
+// (in the schema its search_path names, else the current schema) and the
+// key store on --keys-store, by default the same database in the schema
+// <data schema>_keys. Several vaultd may share them (give them all the
+// same --host-key-file and --host-id); the key store must not be the data
+// store itself.
+func openPostgres(ctx context.Context, o options, log *slog.Logger) (data, keys store.Store, err error) {
+	d, err := postgres.Open(ctx, postgres.Config{
+		DSN: o.store, Logger: log.With("store", "data"),
+		DisableNotify: o.pgPoll > 0, PollInterval: o.pgPoll,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store: %w", err)
+	}
+	// Nothing waits on the key store: it needs no notifications and few
+	// connections.
+	cfg := postgres.Config{DSN: o.keysStore, Logger: log.With("store", "keys"), DisableNotify: true, MaxConns: keysStoreConns}
+	if cfg.DSN == "" {
+		cfg.DSN, cfg.Schema = o.store, d.Schema()+"_keys"
+	}
+	k, err := postgres.Open(ctx, cfg)
+	if err != nil {
+		_ = d.Close()
+		return nil, nil, fmt.Errorf("open key store: %w", err)
+	}
+	if k.Schema() == d.Schema() && postgres.Redact(cfg.DSN) == postgres.Redact(o.store) {
+		_ = d.Close()
+		_ = k.Close()
+		return nil, nil, fmt.Errorf("the key store is the data store (schema %s): give --keys-store another schema or database", d.Schema())
+	}
+	return d, k, nil
 }
 
 func openKeys(o options, log *slog.Logger) (*badgerstore.Store, error) {
@@ -143,8 +202,18 @@ func rotateHostKey(ctx context.Context, o options, old *seal.HostKey, newFile st
 	if err != nil {
 		return 0, fmt.Errorf("new host key: %w", err)
 	}
-	keys, err := openKeys(o, log)
-	if err != nil {
+	var keys store.Store
+	if isPostgresURL(o.store) {
+		// The data store names the key store's default schema.
+		var data store.Store
+		if data, keys, err = openPostgres(ctx, o, log); err != nil {
+			return 0, err
+		}
+		if err := data.Close(); err != nil {
+			_ = keys.Close()
+			return 0, err
+		}
+	} else if keys, err = openKeys(o, log); err != nil {
 		return 0, err
 	}
 	defer keys.Close()

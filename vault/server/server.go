@@ -26,6 +26,7 @@ import (
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault"
+	"github.com/vrmvault/vrmvault/vault/metrics"
 )
 
 // Defaults of Config.
@@ -71,6 +72,8 @@ type Config struct {
 	// MaxConcurrentStreams bounds the concurrent calls on one connection;
 	// zero means DefaultMaxConcurrentStreams.
 	MaxConcurrentStreams uint32
+	// Metrics, if set, records every call.
+	Metrics *metrics.Metrics
 }
 
 // Defaults of the transport hardening.
@@ -99,6 +102,7 @@ type Server struct {
 	maxStreams   uint32
 	calls        callCounter
 	rates        *rateLimiter
+	metrics      *metrics.Metrics
 }
 
 // New returns the services for cfg.Host.
@@ -146,6 +150,9 @@ func New(cfg Config) (*Server, error) {
 		s.maxStreams = DefaultMaxConcurrentStreams
 	}
 	s.rates = newRateLimiter(s.now)
+	if s.metrics = cfg.Metrics; s.metrics != nil {
+		s.metrics.OpenStreams(s.OpenStreams)
+	}
 	return s, nil
 }
 
@@ -216,6 +223,9 @@ func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 
 func (s *Server) logCall(ctx context.Context, method, vaultID string, start time.Time, err error) {
 	code := status.Code(err)
+	if s.metrics != nil {
+		s.metrics.ObserveCall(method, code.String(), time.Since(start))
+	}
 	level := slog.LevelInfo
 	if code == codes.Internal || code == codes.Unknown {
 		level = slog.LevelError

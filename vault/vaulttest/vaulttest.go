@@ -161,7 +161,7 @@ func openPostgres(t testing.TB, o Options) (data, keys store.Store, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	k, err := postgres.Open(ctx, postgres.Config{DSN: dsn, Schema: schema + "_keys", Now: o.Now})
+	k, err := postgres.Open(ctx, postgres.Config{DSN: dsn, Schema: schema + "_keys", Now: o.Now, DisableNotify: true, MaxConns: 4})
 	if err != nil {
 		_ = d.Close()
 		return nil, nil, err

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"fmt"
 	"net/url"
 	"strconv"
 
@@ -39,5 +38,5 @@ func describe(cfg *pgconn.Config) string {
 		q.Set("search_path", sp)
 		u.RawQuery = q.Encode()
 	}
-	return fmt.Sprint(u.String())
+	return u.String()
 }

@@ -37,20 +37,28 @@
 // row lock on the vault's shard. Update still retries (with jittered
 // backoff, up to Config.MaxRetries attempts, then store.ErrConflict) when
 // PostgreSQL reports a serialization failure or a deadlock, which the TTL
-// cleanup or a Citus distributed deadlock can cause.
+// cleanup or a Citus distributed deadlock can cause. Within one Store the
+// writers of a vault also queue in memory before they take a connection,
+// so that writers waiting for the lock hold no pool connection (and a
+// writer's fn that reads through the Store always finds one).
 //
 // View runs at REPEATABLE READ, READ ONLY: one snapshot, taking no lock,
 // never blocked by writers.
 //
 // A transaction begins with one round trip (BEGIN and the vault's row,
-// pipelined) and commits with one (the sequence counter, the notification
-// and COMMIT, pipelined).
+// pipelined) and commits with one. Writes cost no round trip of their
+// own: Put, Delete and AppendChange queue their statement, which is sent
+// pipelined before the next read of the transaction or with the sequence
+// counter, the notification and COMMIT. A queued write that fails fails
+// that read or the commit, and Update writes nothing.
 //
 // # Change sequence
 //
-// AppendChange numbers its row with the vault's last_seq plus one, read
-// under the vault lock, and inserts it at once; the counter in vaults is
-// written when the transaction commits. A transaction that does not
+// AppendChange numbers its row with the vault's last_seq (read under the
+// vault lock) plus one for each change of the transaction; the rows go
+// to the server with the transaction's next read or its commit, the new
+// last_seq with the commit (and the primary key (vault, seq) would refuse
+// a duplicate all the same). A transaction that does not
 // commit writes neither, so sequence numbers are gapless and unique, and
 // since writers commit in lock order, Seq order is commit order: a reader
 // never sees Seq n+1 without n.
@@ -77,7 +85,7 @@
 // up to PostgreSQL's microsecond; reads treat the row as absent once the
 // injected clock reaches it (so a row is never absent early, and at most a
 // microsecond late). A cleanup loop deletes expired rows every
-// Config.CleanupInterval.
+// Config.CleanupInterval. Change times are kept to the microsecond too.
 //
 // # Erase
 //
@@ -148,6 +156,9 @@ const (
 	// listenTimeout bounds how long Open waits for the listening
 	// connection.
 	listenTimeout = 10 * time.Second
+	// maxPendingBytes is how many bytes of writes a transaction queues
+	// before it sends them without waiting for its next read.
+	maxPendingBytes = 4 << 20
 	// finishTimeout bounds COMMIT and ROLLBACK, which run even when the
 	// caller's context is done, so that a commit has a known outcome.
 	finishTimeout = 30 * time.Second
@@ -208,6 +219,7 @@ type Store struct {
 	q          queries
 
 	waiters    waiters
+	writers    vaultLocks   // in-process queue of each vault's writers
 	reconnects atomic.Int64 // listening connection re-established (tests)
 	listenPID  atomic.Uint32
 
@@ -458,8 +470,13 @@ func (s *Store) EraseVault(ctx context.Context, vault string) error {
 		return err
 	}
 	defer s.leave()
+	unlock, err := s.writers.lock(ctx, vault)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var kvRows, changeRows int64
-	err := s.retry(ctx, "erase vault "+vault, func() error {
+	err = s.retry(ctx, "erase vault "+vault, func() error {
 		var err error
 		kvRows, changeRows, err = s.erase(ctx, vault)
 		return err
@@ -491,7 +508,10 @@ func (s *Store) erase(ctx context.Context, vault string) (kvRows, changeRows int
 		b.Queue(notifySQL, s.channel, vault)
 	}
 	b.Queue("COMMIT")
-	br := conn.SendBatch(context.WithoutCancel(ctx), b)
+	// Once begun, an erase is finished even if the caller gives up.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	br := conn.SendBatch(fctx, b)
 	tags := make([]pgconn.CommandTag, 0, b.Len())
 	for range b.Len() {
 		tag, err := br.Exec()
@@ -605,6 +625,11 @@ func (s *Store) Update(ctx context.Context, vault string, fn func(store.Tx) erro
 		return err
 	}
 	defer s.leave()
+	unlock, err := s.writers.lock(ctx, vault)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return s.retry(ctx, "update vault "+vault, func() error { return s.update(ctx, vault, fn) })
 }
 

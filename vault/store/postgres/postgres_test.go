@@ -65,6 +65,7 @@ func rawConn(t testing.TB) *pgx.Conn {
 }
 
 func TestConformance(t *testing.T) {
+	pgtest.DSN(t) // skip once, not in each subtest
 	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t, Config{}) })
 }
 
@@ -74,6 +75,7 @@ func TestConformanceNoNotify(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the suite again, without notifications")
 	}
+	pgtest.DSN(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return openTest(t, Config{DisableNotify: true, PollInterval: 20 * time.Millisecond})
 	})
@@ -535,6 +537,134 @@ func TestFailedStatementNeverCommits(t *testing.T) {
 	}
 }
 
+// TestFailedWriteAtCommit: writes travel with the next read or with
+// COMMIT; one that fails there fails the Update, naming it, and nothing
+// of the transaction is written.
+func TestFailedWriteAtCommit(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, Config{})
+	if err := s.CreateVault(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	for _, readAfter := range []bool{false, true} {
+		err := s.Update(ctx, "f", func(stx store.Tx) error {
+			if err := stx.Put("a", []byte("1")); err != nil {
+				return err
+			}
+			if _, err := stx.AppendChange([]byte("c")); err != nil {
+				return err
+			}
+			t := stx.(*tx)
+			t.pending = append(t.pending, write{"put", "SELECT 1/0", nil}) // a write the server refuses
+			if readAfter {
+				if _, err := stx.Get("a"); err == nil {
+					return errors.New("Get after a failed write succeeded")
+				}
+				return nil // fn ignores the failure
+			}
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "put: ") || !strings.Contains(err.Error(), "division by zero") {
+			t.Fatalf("Update (read after the write: %v) = %v, want the failed put", readAfter, err)
+		}
+	}
+	err := s.View(ctx, "f", func(tx store.Tx) error {
+		if _, err := tx.Get("a"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("a written by a failed transaction: %v", err)
+		}
+		if seq, err := tx.LastSeq(); err != nil || seq != 0 {
+			return fmt.Errorf("LastSeq after failed transactions = %d, %v", seq, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNestedReadsUnderContention: with more writers of one vault than
+// pool connections, a writer whose fn reads through the Store (another
+// connection) still finishes: waiting writers hold no connection.
+func TestNestedReadsUnderContention(t *testing.T) {
+	s := openTest(t, Config{MaxConns: 2})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := s.CreateVault(ctx, "n"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			err := s.Update(ctx, "n", func(tx store.Tx) error {
+				if _, err := s.Changes(ctx, "n", 0, 10); err != nil {
+					return err
+				}
+				return tx.Put(strconv.Itoa(i), nil)
+			})
+			if err != nil {
+				t.Errorf("writer %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestLargeTransaction: a transaction whose writes exceed what is queued
+// in memory sends them early and still commits all or nothing.
+func TestLargeTransaction(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, Config{})
+	if err := s.CreateVault(ctx, "big"); err != nil {
+		t.Fatal(err)
+	}
+	value := bytes.Repeat([]byte{0x5a}, store.MaxValueLen)
+	const n = 2*maxPendingBytes/store.MaxValueLen + 2
+	for _, fail := range []bool{true, false} {
+		err := s.Update(ctx, "big", func(stx store.Tx) error {
+			for i := range n {
+				if err := stx.Put(fmt.Sprintf("v/%02d", i), value); err != nil {
+					return err
+				}
+				if _, err := stx.AppendChange([]byte("c")); err != nil {
+					return err
+				}
+			}
+			if p := stx.(*tx).pendingBytes; p >= maxPendingBytes {
+				return fmt.Errorf("%d bytes pending", p)
+			}
+			if fail {
+				return errRollbackTest
+			}
+			return nil
+		})
+		if fail && err != errRollbackTest || !fail && err != nil {
+			t.Fatalf("Update (fail %v) = %v", fail, err)
+		}
+	}
+	err := s.View(ctx, "big", func(tx store.Tx) error {
+		n0 := 0
+		if err := tx.Scan("v/", "", 0, func(_ string, v []byte) error {
+			if !bytes.Equal(v, value) {
+				return errors.New("value differs")
+			}
+			n0++
+			return nil
+		}); err != nil {
+			return err
+		}
+		seq, err := tx.LastSeq()
+		if n0 != n || seq != n || err != nil {
+			return fmt.Errorf("%d keys and last seq %d (%v), want %d of each", n0, seq, err, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var errRollbackTest = errors.New("roll back")
+
 // TestTxAfterReturn: a Tx kept past its function fails instead of
 // reaching a connection back in the pool.
 func TestTxAfterReturn(t *testing.T) {
@@ -608,16 +738,7 @@ func TestMigrations(t *testing.T) {
 	// A schema that does not exist yet: Open creates it.
 	parent := pgtest.NewSchema(t, dsn)
 	schema := parent + "_new"
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			_, err = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-			_ = conn.Close(context.Background())
-		}
-		if err != nil {
-			t.Error(err)
-		}
-	})
+	pgtest.DropAtCleanup(t, dsn, schema)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() { openTest(t, Config{Schema: schema}) })

@@ -27,10 +27,23 @@ type tx struct {
 	base uint64 // the vault's last_seq when the transaction began
 	seq  uint64 // the last seq as seen by this transaction
 
+	// pending are writes not yet sent: they go to the server pipelined
+	// with the next read, or with COMMIT, so that a write costs no round
+	// trip of its own.
+	pending      []write
+	pendingBytes int
+
 	// broken is the error of the first statement that failed:
 	// PostgreSQL has aborted the transaction, so Update must not commit
 	// (and runs fn again if the error is retryable).
 	broken error
+}
+
+// write is a statement queued by a write method.
+type write struct {
+	op   string // for messages: put, delete, append change
+	sql  string
+	args []any
 }
 
 func newTx(ctx context.Context, s *Store, conn *pgx.Conn, vault string, last uint64, update bool) *tx {
@@ -46,7 +59,7 @@ func (t *tx) usable() error {
 		return errTxDone
 	}
 	if t.broken != nil {
-		return fmt.Errorf("postgres: vault %s: an earlier statement of this transaction failed: %w", t.vault, t.broken)
+		return fmt.Errorf("an earlier statement of this transaction failed: %w", t.broken)
 	}
 	return nil
 }
@@ -63,10 +76,54 @@ func (t *tx) writable() error {
 
 // fail records a failed statement and returns its error, wrapped.
 func (t *tx) fail(op string, err error) error {
+	err = fmt.Errorf("postgres: vault %s: %s: %w", t.vault, op, err)
 	if t.broken == nil {
 		t.broken = err
 	}
-	return fmt.Errorf("postgres: vault %s: %s: %w", t.vault, op, err)
+	return err
+}
+
+// queue adds a write to the pending ones; size is roughly its bytes. Past
+// maxPendingBytes the pending writes are sent at once, so that a large
+// transaction does not hold all its values in memory until it commits.
+func (t *tx) queue(w write, size int) error {
+	t.pending = append(t.pending, w)
+	t.pendingBytes += size
+	if t.pendingBytes < maxPendingBytes {
+		return nil
+	}
+	br, err := t.send("")
+	if err != nil {
+		return err
+	}
+	if err := br.Close(); err != nil {
+		return t.fail("write", err)
+	}
+	return nil
+}
+
+// send sends the pending writes and then the statement sql (if not
+// empty), pipelined in one round trip, and returns the results positioned
+// at sql's result. A failed write breaks the transaction. The caller
+// reads sql's result and closes the results.
+func (t *tx) send(sql string, args ...any) (pgx.BatchResults, error) {
+	b := &pgx.Batch{}
+	for _, w := range t.pending {
+		b.Queue(w.sql, w.args...)
+	}
+	if sql != "" {
+		b.Queue(sql, args...)
+	}
+	pending := t.pending
+	t.pending, t.pendingBytes = nil, 0
+	br := t.conn.SendBatch(t.ctx, b)
+	for _, w := range pending {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, t.fail(w.op, err)
+		}
+	}
+	return br, nil
 }
 
 // checkKey returns store.ErrInvalidKey for a key the contract refuses.
@@ -86,10 +143,18 @@ func (t *tx) Get(key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
+	br, err := t.send(t.s.q.get, t.vault, []byte(key), t.s.now())
+	if err != nil {
+		return nil, err
+	}
 	var v []byte
-	err := t.conn.QueryRow(t.ctx, t.s.q.get, t.vault, []byte(key), t.s.now()).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
+	err = br.QueryRow().Scan(&v)
+	cerr := br.Close()
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) && cerr == nil:
 		return nil, store.ErrNotFound
+	case err == nil:
+		err = cerr
 	}
 	if err != nil {
 		return nil, t.fail("get", err)
@@ -126,18 +191,15 @@ func (t *tx) put(key string, value []byte, ttl time.Duration) error {
 	if len(value) > store.MaxValueLen+store.ValueSlack {
 		return fmt.Errorf("value of %d bytes: %w", len(value), store.ErrTooLarge)
 	}
-	if value == nil {
-		value = []byte{} // pgx sends a nil slice as NULL
-	}
+	// A copy (never nil, which pgx would send as NULL): the write is
+	// sent later, and the caller may reuse value.
+	value = append([]byte{}, value...)
 	var expires *time.Time
 	if ttl > 0 {
 		e := expiry(t.s.now(), ttl)
 		expires = &e
 	}
-	if _, err := t.conn.Exec(t.ctx, t.s.q.put, t.vault, []byte(key), value, expires); err != nil {
-		return t.fail("put", err)
-	}
-	return nil
+	return t.queue(write{"put", t.s.q.put, []any{t.vault, []byte(key), value, expires}}, len(key)+len(value))
 }
 
 // expiry returns now+ttl rounded up to the microsecond, PostgreSQL's
@@ -158,10 +220,7 @@ func (t *tx) Delete(key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if _, err := t.conn.Exec(t.ctx, t.s.q.del, t.vault, []byte(key)); err != nil {
-		return t.fail("delete", err)
-	}
-	return nil
+	return t.queue(write{"delete", t.s.q.del, []any{t.vault, []byte(key)}}, len(key))
 }
 
 // scanRow is one row of a Scan page.
@@ -192,15 +251,22 @@ func (t *tx) Scan(prefix, after string, limit int, fn func(key string, value []b
 			page = min(page, limit-n)
 		}
 		q, args := t.s.q.scanQuery(strict, upper != nil, t.vault, lower, upper, now, page)
-		rows, err := t.conn.Query(t.ctx, q, args...)
+		br, err := t.send(q, args...)
 		if err != nil {
-			return t.fail("scan", err)
+			return err
 		}
-		got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scanRow, error) {
-			var sr scanRow
-			err := r.Scan(&sr.key, &sr.value)
-			return sr, err
-		})
+		rows, err := br.Query()
+		var got []scanRow
+		if err == nil {
+			got, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (scanRow, error) {
+				var sr scanRow
+				err := r.Scan(&sr.key, &sr.value)
+				return sr, err
+			})
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return t.fail("scan", err)
 		}
@@ -237,7 +303,7 @@ func prefixEnd(prefix []byte) []byte {
 	return nil
 }
 
-// AppendChange inserts the change row with the next sequence number; the
+// AppendChange queues the change row with the next sequence number; the
 // vault's counter is written at commit. The vault lock, held since the
 // transaction began, keeps every other writer of the vault out until then.
 func (t *tx) AppendChange(data []byte) (uint64, error) {
@@ -247,12 +313,10 @@ func (t *tx) AppendChange(data []byte) (uint64, error) {
 	if len(data) > store.MaxValueLen+store.ValueSlack {
 		return 0, fmt.Errorf("change of %d bytes: %w", len(data), store.ErrTooLarge)
 	}
-	if data == nil {
-		data = []byte{}
-	}
 	next := t.seq + 1
-	if _, err := t.conn.Exec(t.ctx, t.s.q.appendChange, t.vault, int64(next), t.s.now(), data); err != nil {
-		return 0, t.fail("append change", err)
+	args := []any{t.vault, int64(next), t.s.now(), append([]byte{}, data...)}
+	if err := t.queue(write{"append change", t.s.q.appendChange, args}, len(data)); err != nil {
+		return 0, err
 	}
 	t.seq = next
 	return next, nil
@@ -270,8 +334,9 @@ func (t *tx) LastSeq() (uint64, error) {
 // Now returns the store's clock.
 func (t *tx) Now() time.Time { return t.s.now() }
 
-// commit writes the vault's sequence counter and the notification, if the
-// transaction appended changes, and commits, in one round trip. It runs
+// commit sends the pending writes, the vault's sequence counter and the
+// notification (if the transaction appended changes) and COMMIT, in one
+// round trip. It runs
 // even if the caller's context is done, so that the outcome is known: an
 // error means nothing was written, unless the connection broke during the
 // COMMIT itself (as with any database, the outcome is then unknown).
@@ -279,34 +344,43 @@ func (t *tx) commit() error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), finishTimeout)
 	defer cancel()
 	b := &pgx.Batch{}
+	ops := make([]string, 0, len(t.pending)+3)
+	for _, w := range t.pending {
+		b.Queue(w.sql, w.args...)
+		ops = append(ops, w.op)
+	}
+	t.pending, t.pendingBytes = nil, 0
 	if t.seq != t.base {
 		b.Queue(t.s.q.setLastSeq, t.vault, int64(t.seq))
+		ops = append(ops, "write the sequence counter")
 		if t.s.channel != "" {
 			b.Queue(notifySQL, t.s.channel, t.vault)
+			ops = append(ops, "notify")
 		}
 	}
 	b.Queue("COMMIT")
+	ops = append(ops, "commit")
 	br := t.conn.SendBatch(ctx, b)
 	var err error
-	for i := range b.Len() {
+	for i, op := range ops {
 		tag, xerr := br.Exec()
 		if xerr != nil {
-			err = xerr
+			err = fmt.Errorf("%s: %w", op, xerr)
 			break
 		}
-		if i == b.Len()-1 && tag.String() != "COMMIT" {
-			err = errors.New("the transaction was rolled back")
+		if i == len(ops)-1 && tag.String() != "COMMIT" {
+			err = errors.New("commit: the transaction was rolled back")
 		}
 	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("commit: %w", cerr)
 	}
 	if err != nil {
 		rollback(ctx, t.conn)
 		if retryable(err) {
 			return err
 		}
-		return fmt.Errorf("postgres: update vault %s: commit: %w", t.vault, err)
+		return fmt.Errorf("postgres: update vault %s: %w", t.vault, err)
 	}
 	return nil
 }

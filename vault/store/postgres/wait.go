@@ -173,3 +173,49 @@ func (s *Store) listen(ctx context.Context, live func()) error {
 		}
 	}
 }
+
+// vaultLocks serializes, within one Store, the writers of each vault
+// before they take a connection: the writers of a vault would queue on its
+// row lock anyway, and waiting here instead keeps them from holding pool
+// connections meanwhile, so that a writer's own reads (or a nested call
+// on the Store) always find a connection.
+type vaultLocks struct {
+	mu sync.Mutex
+	m  map[string]*vaultLock
+}
+
+type vaultLock struct {
+	ch    chan struct{} // holds a token while the lock is held
+	users int           // holders and waiters; the entry is dropped at 0
+}
+
+// lock takes the vault's lock, or returns ctx.Err(). A nil error must be
+// paired with a call of unlock.
+func (l *vaultLocks) lock(ctx context.Context, vault string) (unlock func(), err error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = make(map[string]*vaultLock)
+	}
+	e := l.m[vault]
+	if e == nil {
+		e = &vaultLock{ch: make(chan struct{}, 1)}
+		l.m[vault] = e
+	}
+	e.users++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		e.users--
+		if e.users == 0 {
+			delete(l.m, vault)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case e.ch <- struct{}{}:
+		return func() { <-e.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
