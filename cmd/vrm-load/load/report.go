@@ -1,0 +1,104 @@
+package load
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/vrmvault/vrmvault/cmd/vrm-load/bench"
+)
+
+// Report is what a run measured; -o json prints it as one document.
+type Report struct {
+	// Mode is "in-process" or "remote"; Target says what was loaded.
+	Mode   string `json:"mode"`
+	Target string `json:"target"`
+	// The shape of the run, as configured.
+	Vaults        int     `json:"vaults"`
+	IdleVaults    int     `json:"idle_vaults"`
+	Brands        int     `json:"brands_per_vault"`
+	Watchers      int     `json:"watchers"`
+	Concurrency   int     `json:"concurrency"`
+	Mix           string  `json:"mix"`
+	Rate          float64 `json:"rate,omitempty"`
+	WarmupSeconds float64 `json:"warmup_seconds"`
+	// Machine is where it ran.
+	Machine Machine `json:"machine"`
+	// SetupSeconds is the time to create the fleet; ElapsedSeconds the
+	// measured time.
+	SetupSeconds   float64 `json:"setup_seconds"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	// Ops are the figures of each operation that ran.
+	Ops []OpReport `json:"ops"`
+	// Floor is present with --floor.
+	Floor *FloorFigures `json:"floor,omitempty"`
+}
+
+// opNotes say what an operation's latency spans.
+var opNotes = map[string]string{
+	OpRead:        "brand ReadProfile, signed proof",
+	OpWrite:       "owner UpdateProfile, one field",
+	OpRevoke:      "owner revocation (ledger head + signed revocation)",
+	OpRegrant:     "brand request + owner grant",
+	OpWatch:       "write start -> watcher receipt",
+	OpRevokeClose: "revoke start -> watch stream ended",
+}
+
+// WriteText writes the report as a table.
+func (r Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "vrm-load: %s (%s)\n", r.Mode, r.Target)
+	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), %s, %s %s/%s; load average %s\n", m.CPUs, m.GOMAXPROCS, orUnknown(m.CPUModel), m.Go, m.OS, m.Arch, orUnknown(m.LoadAvg))
+	fmt.Fprintf(&b, "fleet: %d vaults (+%d idle) x %d brands, %d watchers; mix %s; concurrency %d", r.Vaults, r.IdleVaults, r.Brands, r.Watchers, r.Mix, r.Concurrency)
+	if r.Rate > 0 {
+		fmt.Fprintf(&b, "; rate %.0f/s", r.Rate)
+	}
+	fmt.Fprintf(&b, "\nset-up %.1fs; measured %.1fs after %.1fs warm-up\n\n", r.SetupSeconds, r.ElapsedSeconds, r.WarmupSeconds)
+	fmt.Fprintf(&b, "%-13s %9s %9s %9s %9s %9s %9s %7s  %s\n", "op", "count", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "latency of")
+	for _, op := range r.Ops {
+		fmt.Fprintf(&b, "%-13s %9d %9.1f %9.3f %9.3f %9.3f %9.3f %7d  %s\n", op.Op, op.Count, op.PerSecond, op.P50, op.P90, op.P99, op.Max, op.Errors, opNotes[op.Op])
+	}
+	var errs []string
+	for _, op := range r.Ops {
+		codes := make([]string, 0, len(op.ErrorsByCode))
+		for c := range op.ErrorsByCode {
+			codes = append(codes, c)
+		}
+		slices.Sort(codes)
+		for _, c := range codes {
+			errs = append(errs, fmt.Sprintf("  %-13s %-20s %d", op.Op, c, op.ErrorsByCode[c]))
+		}
+	}
+	if len(errs) > 0 {
+		fmt.Fprintf(&b, "\nerrors by code:\n%s\n", strings.Join(errs, "\n"))
+	}
+	if f := r.Floor; f != nil {
+		names := make([]string, 0, len(f.Parts))
+		for n := range f.Parts {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		fmt.Fprintf(&b, "\nfloor (measured after the run, in parallel; ns/op = 1/throughput):\n")
+		for _, n := range names {
+			fmt.Fprintf(&b, "  %-20s %10s/op\n", n, bench.FormatNs(f.Parts[n]))
+		}
+		fmt.Fprintf(&b, "  floor throughput     %10.0f reads/s (1 / the sum of the floor parts)\n", f.ReadsPerSecond)
+		if f.ReadFraction > 0 {
+			fmt.Fprintf(&b, "  reads/s of this run as a fraction of the floor: %.3f\n", f.ReadFraction)
+		}
+		if f.BatchesPerSecond > 0 {
+			fmt.Fprintf(&b, "  badger's own synced batches (%d writers): %.0f/s; writes/s of this run as a fraction: %.3f\n", bench.Writers, f.BatchesPerSecond, f.WriteFraction)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
