@@ -305,7 +305,7 @@ func (h *Host) WriteContributions(ctx context.Context, vaultID string, c Caller,
 	paths := make([]string, 0, len(changes))
 	for _, ch := range changes {
 		if !strings.HasPrefix(ch.Path, ns+".") {
-			return 0, fmt.Errorf("%w: %s is outside the brand's namespace %s.*", ErrNotPermitted, safePathText(ch.Path), ns)
+			return 0, fmt.Errorf("%w: %s is outside the brand's namespace %s.*", ErrNotPermitted, QuotePath(ch.Path), ns)
 		}
 		paths = append(paths, ch.Path)
 		if !ch.Delete {
@@ -380,8 +380,9 @@ func writeConsentFor(all []Consent, now time.Time, path string) string {
 	return ""
 }
 
-// safePathText shortens and quotes a path that has not been validated.
-func safePathText(p string) string {
+// QuotePath shortens and quotes a path that has not been validated, for
+// an error message: it stays one line and carries little more than a path.
+func QuotePath(p string) string {
 	if len(p) > 80 {
 		p = p[:80] + "..."
 	}

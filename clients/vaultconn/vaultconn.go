@@ -52,9 +52,7 @@ func ParseAddress(s string) (Address, error) {
 	if _, _, err := net.SplitHostPort(hostPort); err != nil {
 		return Address{}, fmt.Errorf("%w: %q: %v", ErrBadAddress, s, err)
 	}
-	if len(id) > 64 || strings.IndexFunc(id, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
-	}) >= 0 {
+	if !consent.ValidID(id) {
 		return Address{}, fmt.Errorf("%w: %q: vault id must be 1 to 64 characters of A-Z a-z 0-9 _ -", ErrBadAddress, s)
 	}
 	return Address{HostPort: hostPort, VaultID: id}, nil

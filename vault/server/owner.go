@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -129,29 +128,20 @@ func changesFromProto(in []*vrmv1.FieldChange, maxBatch int) ([]vault.FieldChang
 		case *vrmv1.FieldChange_Set:
 			v, err := profilepb.FromProto(ch.Set)
 			if err != nil {
-				return nil, status.Errorf(codes.InvalidArgument, "%s: %v", safePath(c.GetPath()), err)
+				return nil, status.Errorf(codes.InvalidArgument, "%s: %v", vault.QuotePath(c.GetPath()), err)
 			}
 			fc.Value = v
 		case *vrmv1.FieldChange_Delete:
 			if !ch.Delete {
-				return nil, status.Errorf(codes.InvalidArgument, "%s: delete must be true when chosen", safePath(c.GetPath()))
+				return nil, status.Errorf(codes.InvalidArgument, "%s: delete must be true when chosen", vault.QuotePath(c.GetPath()))
 			}
 			fc.Delete = true
 		default:
-			return nil, status.Errorf(codes.InvalidArgument, "%s: a change must set a value or delete the field", safePath(c.GetPath()))
+			return nil, status.Errorf(codes.InvalidArgument, "%s: a change must set a value or delete the field", vault.QuotePath(c.GetPath()))
 		}
 		out = append(out, fc)
 	}
 	return out, nil
-}
-
-// safePath shortens and quotes a path for an error message before it is
-// validated.
-func safePath(p string) string {
-	if len(p) > 80 {
-		p = p[:80] + "..."
-	}
-	return fmt.Sprintf("%q", p)
 }
 
 func fieldsProto(in []vault.StoredField) []*vrmv1.Field {
