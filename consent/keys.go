@@ -5,11 +5,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -255,4 +257,25 @@ func signCompact(s jose.Signer, payload []byte) (string, error) {
 		return "", fmt.Errorf("serialize JWS: %w", err)
 	}
 	return out, nil
+}
+
+// verifySignature reports whether sig is k's JWS signature over
+// signingInput: Ed25519 for EdDSA (RFC 8037 section 3.1), or R || S of
+// ECDSA P-256 over SHA-256 for ES256 (RFC 7518 section 3.4), exactly the
+// check go-jose makes, without parsing the JWS again.
+func (k PublicKey) verifySignature(signingInput, sig []byte) bool {
+	switch pub := k.jwk.Key.(type) {
+	case ed25519.PublicKey:
+		return k.Algorithm() == EdDSA && len(pub) == ed25519.PublicKeySize &&
+			len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, signingInput, sig)
+	case *ecdsa.PublicKey:
+		if k.Algorithm() != ES256 || pub.Curve != elliptic.P256() || len(sig) != 64 {
+			return false
+		}
+		digest := sha256.Sum256(signingInput)
+		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(pub, digest[:], r, s)
+	default:
+		return false
+	}
 }
