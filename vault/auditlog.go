@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,6 +33,10 @@ type Caller struct {
 	Method string
 	// Quota is the vault's quota in force, read with the caller's key.
 	Quota Quota
+	// Proof, if set, is the call's proof jti, not yet in the replay
+	// cache: the call records it in its own transaction and fails if it
+	// is there already. Only ReadProfile accepts it; nil means recorded.
+	Proof *ProofUse
 }
 
 // seqKey returns prefix followed by seq as 20 zero-padded digits, so that
@@ -102,6 +107,21 @@ func vaultKey(tx store.Tx) (*consent.PrivateKey, error) {
 		return nil, fmt.Errorf("vault key: %w", err)
 	}
 	return key, nil
+}
+
+// loadMeta reads the vault's metadata through the host's decode cache.
+func (h *Host) loadMeta(tx store.Tx) (metaRecord, error) {
+	b, err := tx.Get(keyMeta)
+	if err != nil {
+		return metaRecord{}, fmt.Errorf("vault metadata: %w", err)
+	}
+	return h.caches.meta.decode(b, func(b []byte) (metaRecord, error) {
+		var meta metaRecord
+		if err := json.Unmarshal(b, &meta); err != nil {
+			return metaRecord{}, fmt.Errorf("vault metadata: decode %s: %w", keyMeta, err)
+		}
+		return meta, nil
+	})
 }
 
 func loadMeta(tx store.Tx) (metaRecord, error) {

@@ -48,22 +48,22 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 	)
 	err := r.h.view(ctx, r.vault, func(tx store.Tx) error {
 		var err error
-		if hs, err = loadHosting(tx); err != nil {
+		if hs, err = r.h.loadHosting(tx); err != nil {
 			return err
 		}
 		if b, err := tx.Get(prefixOwner + jkt); err == nil {
-			ok, err := decodeOwner(b)
+			ok, err := r.h.caches.owners.decode(b, decodeOwner)
 			key, role = ok.Key, audit.RoleOwner
 			return err
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		var br brandRecord
-		if err := getJSON(tx, prefixBrand+jkt, &br); err != nil {
+		b, err := tx.Get(prefixBrand + jkt)
+		if err != nil {
 			return err
 		}
-		k, err := consent.ParsePublicKey([]byte(br.JWK))
-		key, role = k, audit.RoleBrand
+		bk, err := r.h.caches.brands.decode(b, decodeBrandKey)
+		key, role = bk.key, audit.RoleBrand
 		return err
 	})
 	if errors.Is(err, ErrVaultNotFound) || errors.Is(err, store.ErrNotFound) {
@@ -76,22 +76,60 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 	return key, nil
 }
 
+// brandKey is the public key of a stored brand record.
+type brandKey struct{ key consent.PublicKey }
+
+func decodeBrandKey(b []byte) (brandKey, error) {
+	var br brandRecord
+	if err := json.Unmarshal(b, &br); err != nil {
+		return brandKey{}, fmt.Errorf("decode brand: %w", err)
+	}
+	k, err := consent.ParsePublicKey([]byte(br.JWK))
+	if err != nil {
+		return brandKey{}, fmt.Errorf("brand key: %w", err)
+	}
+	return brandKey{key: k}, nil
+}
+
 // brandConsents is what a vault holds for one brand's access: its granted
 // consents (the bc/ index holds granted consents only, so its size is
 // bounded by MaxConsentsPerBrand however many have ended) and how its
 // latest consent ended, for the reason a refusal gives.
 type brandConsents struct {
-	granted []Consent
+	granted []parsedConsent
 	ended   State // StateRevoked or StateExpired of the latest ended consent; "" if none
 }
 
-// loadBrandConsents loads the brand's consents.
-func loadBrandConsents(tx store.Tx, jkt string) (brandConsents, error) {
+// parsedConsent is a stored consent with its scopes parsed (or the reason
+// they do not parse, which makes the consent grant nothing).
+type parsedConsent struct {
+	Consent
+	scopes   []consent.Scope
+	scopeErr error
+}
+
+// decodeConsent decodes a stored consent record and parses its scopes.
+func decodeConsent(b []byte) (parsedConsent, error) {
+	var c parsedConsent
+	if err := json.Unmarshal(b, &c.Consent); err != nil {
+		return parsedConsent{}, fmt.Errorf("decode consent: %w", err)
+	}
+	c.scopes, c.scopeErr = consent.ParseScopes(c.Scopes)
+	return c, nil
+}
+
+// loadBrandConsents loads the brand's consents, decoding them through
+// cache (nil decodes every record).
+func loadBrandConsents(tx store.Tx, jkt string, cache *decodeCache[parsedConsent]) (brandConsents, error) {
 	var bc brandConsents
 	err := tx.Scan(prefixBrandConsents+jkt+"/", "", MaxConsentsPerBrand, func(k string, _ []byte) error {
 		id := k[strings.LastIndexByte(k, '/')+1:]
-		var c Consent
-		if err := getJSON(tx, prefixConsent+id, &c); err != nil {
+		b, err := tx.Get(prefixConsent + id)
+		if err != nil {
+			return fmt.Errorf("consent %s: %w", id, err)
+		}
+		c, err := cache.decode(b, decodeConsent)
+		if err != nil {
 			return fmt.Errorf("consent %s: %w", id, err)
 		}
 		bc.granted = append(bc.granted, c)
@@ -122,11 +160,10 @@ func (bc brandConsents) active(now time.Time) ([]consent.Scope, []string, error)
 			expired = expired || c.StateAt(now) == StateExpired
 			continue
 		}
-		parsed, err := consent.ParseScopes(c.Scopes)
-		if err != nil {
-			return nil, nil, fmt.Errorf("stored consent %s: %w", c.ID, err)
+		if c.scopeErr != nil {
+			return nil, nil, fmt.Errorf("stored consent %s: %w", c.ID, c.scopeErr)
 		}
-		scopes = append(scopes, parsed...)
+		scopes = append(scopes, c.scopes...)
 		ids = append(ids, c.ID)
 	}
 	switch {
@@ -158,7 +195,12 @@ func allowed(scopes []consent.Scope, action consent.Action, path string) bool {
 // entry are one transaction: if the entry cannot be written, nothing is
 // returned (fail closed). A brand without an active consent gets
 // ErrConsentRevoked, ErrConsentExpired or ErrNoConsent, and the refusal is
-// audited too.
+// audited too. With c.Proof set, the proof's jti is recorded in the same
+// transaction, and a jti already used is refused (consent.ErrInvalidProof)
+// with nothing read or audited.
+//
+// Reads of one vault that arrive together share one transaction and one
+// synced commit (groupCommit), in the order they arrived.
 func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, selectors []Selector) ([]StoredField, string, error) {
 	now := h.now()
 	var (
@@ -166,9 +208,16 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 		subject string
 		denied  error
 	)
-	err := h.update(ctx, vaultID, func(tx store.Tx) error {
+	err := h.groups.run(ctx, h, vaultID, func(tx store.Tx) error {
 		fields, denied = nil, nil
-		all, err := loadBrandConsents(tx, c.JKT)
+		if c.Proof != nil {
+			if err := rememberProof(tx, now, *c.Proof); errors.Is(err, consent.ErrReplayed) {
+				return refuse(&consent.ProofError{Reason: "jti already used"})
+			} else if err != nil {
+				return err
+			}
+		}
+		all, err := loadBrandConsents(tx, c.JKT, h.caches.consents)
 		if err != nil {
 			return err
 		}
@@ -199,7 +248,7 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 				paths = append(paths, f.Path)
 			}
 		}
-		meta, err := loadMeta(tx)
+		meta, err := h.loadMeta(tx)
 		if err != nil {
 			return err
 		}
@@ -328,7 +377,7 @@ func (h *Host) WriteContributions(ctx context.Context, vaultID string, c Caller,
 	now := h.now()
 	var seq uint64
 	err := h.update(ctx, vaultID, func(tx store.Tx) error {
-		all, err := loadBrandConsents(tx, c.JKT)
+		all, err := loadBrandConsents(tx, c.JKT, h.caches.consents)
 		if err != nil {
 			return err
 		}
@@ -364,16 +413,12 @@ func (h *Host) WriteContributions(ctx context.Context, vaultID string, c Caller,
 
 // writeConsentFor returns the id of an active consent with a write scope
 // covering path, or "".
-func writeConsentFor(all []Consent, now time.Time, path string) string {
+func writeConsentFor(all []parsedConsent, now time.Time, path string) string {
 	for _, c := range all {
-		if !c.activeAt(now) {
+		if !c.activeAt(now) || c.scopeErr != nil {
 			continue
 		}
-		scopes, err := consent.ParseScopes(c.Scopes)
-		if err != nil {
-			continue
-		}
-		if allowed(scopes, consent.ActionWrite, path) {
+		if allowed(c.scopes, consent.ActionWrite, path) {
 			return c.ID
 		}
 	}

@@ -613,7 +613,7 @@ func (h *Host) Ledger(ctx context.Context, vaultID string, after uint64, limit i
 // the brand's expired grants from it; a brand may hold at most
 // MaxConsentsPerBrand unexpired grants in one vault.
 func indexGrant(tx store.Tx, jkt, id string, now time.Time) error {
-	all, err := loadBrandConsents(tx, jkt)
+	all, err := loadBrandConsents(tx, jkt, nil)
 	if err != nil {
 		return err
 	}

@@ -82,6 +82,8 @@ type Host struct {
 
 	maxPending int
 	defaults   Quota
+	caches     recordCaches
+	groups     groupCommit
 }
 
 // NewHost returns a Host over cfg.Store.
@@ -96,6 +98,7 @@ func NewHost(cfg Config) (*Host, error) {
 		limits: cfg.Limits,
 		enrTTL: cfg.EnrollmentTTL,
 		log:    cfg.Logger,
+		caches: newRecordCaches(),
 	}
 	if h.now == nil {
 		h.now = time.Now

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -74,6 +75,25 @@ type Hosting struct {
 	V         int   `json:"v"`
 	Suspended bool  `json:"suspended,omitempty"`
 	Quota     Quota `json:"quota"`
+}
+
+// loadHosting reads the vault's hosting settings (zero if none) through
+// the host's decode cache: the hot paths read them on every call.
+func (h *Host) loadHosting(tx store.Tx) (Hosting, error) {
+	b, err := tx.Get(keyHosting)
+	if errors.Is(err, store.ErrNotFound) {
+		return Hosting{}, nil
+	}
+	if err != nil {
+		return Hosting{}, err
+	}
+	return h.caches.hosting.decode(b, func(b []byte) (Hosting, error) {
+		var hs Hosting
+		if err := json.Unmarshal(b, &hs); err != nil {
+			return Hosting{}, fmt.Errorf("decode %s: %w", keyHosting, err)
+		}
+		return hs, nil
+	})
 }
 
 // loadHosting reads the vault's hosting settings (zero if none).

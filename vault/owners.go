@@ -285,11 +285,6 @@ type replayCache struct {
 }
 
 func (c replayCache) Remember(ctx context.Context, jkt, jti string, until time.Time) error {
-	ttl := until.Sub(c.h.now())
-	if ttl < time.Second {
-		ttl = time.Second
-	}
-	key := prefixReplay + jkt + "/" + jti
 	update := c.h.update
 	if c.internal {
 		update = func(ctx context.Context, vault string, fn func(store.Tx) error) error {
@@ -297,11 +292,51 @@ func (c replayCache) Remember(ctx context.Context, jkt, jti string, until time.T
 		}
 	}
 	return update(ctx, c.vault, func(tx store.Tx) error {
-		if _, err := tx.Get(key); err == nil {
-			return consent.ErrReplayed
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return tx.PutTTL(key, []byte{1}, ttl)
+		return rememberProof(tx, c.h.now(), ProofUse{JKT: jkt, JTI: jti, Until: until})
 	})
 }
+
+// rememberProof records a proof's jti in the vault's replay cache in tx,
+// or returns consent.ErrReplayed if it is there already.
+func rememberProof(tx store.Tx, now time.Time, p ProofUse) error {
+	key := prefixReplay + p.JKT + "/" + p.JTI
+	if _, err := tx.Get(key); err == nil {
+		return consent.ErrReplayed
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	ttl := p.Until.Sub(now)
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	return tx.PutTTL(key, []byte{1}, ttl)
+}
+
+// ProofUse is an accepted proof's jti that the call's own transaction is
+// to record in the replay cache (Caller.Proof), saving the separate
+// commit of a ReplayCache.
+type ProofUse struct {
+	// JKT is the proof key's thumbprint.
+	JKT string
+	// JTI is the proof's jti.
+	JTI string
+	// Until is when the record may be forgotten.
+	Until time.Time
+}
+
+// DeferredReplay is a consent.ReplayCache that records nothing itself: it
+// keeps the jti for the call's own transaction, which must record it
+// (Caller.Proof) before it answers. Only calls documented to do so take
+// one (ReadProfile).
+type DeferredReplay struct {
+	use *ProofUse
+}
+
+// Remember implements consent.ReplayCache: it keeps the jti.
+func (d *DeferredReplay) Remember(_ context.Context, jkt, jti string, until time.Time) error {
+	d.use = &ProofUse{JKT: jkt, JTI: jti, Until: until}
+	return nil
+}
+
+// Use returns the kept jti, nil if none.
+func (d *DeferredReplay) Use() *ProofUse { return d.use }

@@ -65,7 +65,7 @@ func watchScopes(all brandConsents, now time.Time) (watchGrant, error) {
 		if !c.activeAt(now) {
 			continue
 		}
-		parsed, err := consent.ParseScopes(c.Scopes)
+		parsed, err := c.scopes, c.scopeErr
 		if err != nil {
 			return watchGrant{}, fmt.Errorf("stored consent %s: %w", c.ID, err)
 		}
@@ -124,7 +124,7 @@ func (h *Host) WatchProfile(ctx context.Context, vaultID string, c Caller, opts 
 	err = h.update(ctx, vaultID, func(tx store.Tx) error {
 		first = nil
 		now := h.now()
-		all, err := loadBrandConsents(tx, c.JKT)
+		all, err := loadBrandConsents(tx, c.JKT, h.caches.consents)
 		if err != nil {
 			return err
 		}
@@ -222,7 +222,7 @@ func denial(err error) bool {
 func (h *Host) reloadWatchGrant(ctx context.Context, vaultID, jkt string) (watchGrant, error) {
 	var g watchGrant
 	err := h.view(ctx, vaultID, func(tx store.Tx) error {
-		all, err := loadBrandConsents(tx, jkt)
+		all, err := loadBrandConsents(tx, jkt, h.caches.consents)
 		if err != nil {
 			return err
 		}
@@ -382,7 +382,7 @@ func (h *Host) AcknowledgeChanges(ctx context.Context, vaultID, brandJKT string,
 		if cursor > last {
 			return fmt.Errorf("%w (%d > %d)", ErrCursorAhead, cursor, last)
 		}
-		all, err := loadBrandConsents(tx, brandJKT)
+		all, err := loadBrandConsents(tx, brandJKT, h.caches.consents)
 		if err != nil {
 			return err
 		}
@@ -394,7 +394,7 @@ func (h *Host) AcknowledgeChanges(ctx context.Context, vaultID, brandJKT string,
 				continue
 			}
 			c.Acked = cursor
-			if err := putJSON(tx, prefixConsent+c.ID, c); err != nil {
+			if err := putJSON(tx, prefixConsent+c.ID, c.Consent); err != nil {
 				return err
 			}
 		}

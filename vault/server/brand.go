@@ -66,7 +66,7 @@ func (b *brandService) GetConsent(ctx context.Context, req *vrmv1.GetConsentRequ
 
 func (b *brandService) ReadProfile(ctx context.Context, req *vrmv1.ReadProfileRequest) (*vrmv1.ReadProfileResponse, error) {
 	s := b.s
-	caller, err := s.authBrand(ctx, req.GetVaultId())
+	caller, err := s.authBrandRead(ctx, req.GetVaultId())
 	if err != nil {
 		return nil, s.statusFor(ctx, err)
 	}
