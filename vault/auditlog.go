@@ -35,7 +35,8 @@ type Caller struct {
 	Quota Quota
 	// Proof, if set, is the call's proof jti, not yet in the replay
 	// cache: the call records it in its own transaction and fails if it
-	// is there already. Only ReadProfile accepts it; nil means recorded.
+	// is there already. Only ReadProfile and UpdateProfile accept it; nil
+	// means recorded.
 	Proof *ProofUse
 }
 

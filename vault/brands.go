@@ -210,12 +210,10 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 	)
 	err := h.groups.run(ctx, h, vaultID, func(tx store.Tx) error {
 		fields, denied = nil, nil
-		if c.Proof != nil {
-			if err := rememberProof(tx, now, *c.Proof); errors.Is(err, consent.ErrReplayed) {
-				return refuse(&consent.ProofError{Reason: "jti already used"})
-			} else if err != nil {
-				return err
-			}
+		if err := rememberCallerProof(tx, now, c); errors.Is(err, consent.ErrInvalidProof) {
+			return refuse(err)
+		} else if err != nil {
+			return err
 		}
 		all, err := loadBrandConsents(tx, c.JKT, h.caches.consents)
 		if err != nil {
@@ -237,7 +235,7 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 				}
 			}
 		}
-		found, err := readFields(tx, sel, h.limits.MaxFields)
+		found, err := readFields(tx, sel, h.limits.MaxFields, h.caches.fields)
 		if err != nil {
 			return err
 		}
@@ -256,6 +254,7 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 		return h.appendAudit(tx, vaultID, c, ids, paths, audit.OutcomeOK)
 	})
 	if err != nil {
+		h.RememberFailedCallProof(ctx, vaultID, c, err)
 		return nil, "", fmt.Errorf("vault %s: read profile: %w", vaultID, err)
 	}
 	if denied != nil {

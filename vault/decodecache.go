@@ -86,6 +86,7 @@ type recordCaches struct {
 	consents *decodeCache[parsedConsent]
 	hosting  *decodeCache[Hosting]
 	meta     *decodeCache[metaRecord]
+	fields   *decodeCache[StoredField] // without Path: it is not in the record
 }
 
 func newRecordCaches() recordCaches {
@@ -95,5 +96,6 @@ func newRecordCaches() recordCaches {
 		consents: newDecodeCache[parsedConsent](),
 		hosting:  newDecodeCache[Hosting](),
 		meta:     newDecodeCache[metaRecord](),
+		fields:   newDecodeCache[StoredField](),
 	}
 }

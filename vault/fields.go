@@ -101,18 +101,29 @@ func encodeField(f StoredField) ([]byte, error) {
 }
 
 func decodeField(path string, b []byte) (StoredField, error) {
-	var rec fieldRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return StoredField{}, fmt.Errorf("decode field %s: %w", path, err)
-	}
-	if rec.V != 1 {
-		return StoredField{}, fmt.Errorf("decode field %s: unknown record version %d", path, rec.V)
-	}
-	kind, err := profile.ParseKind(rec.Kind)
+	f, err := decodeFieldRecord(b)
 	if err != nil {
 		return StoredField{}, fmt.Errorf("decode field %s: %w", path, err)
 	}
-	f := StoredField{Path: path, Version: rec.Version, Updated: rec.Updated, Provenance: rec.Prov}
+	f.Path = path
+	return f, nil
+}
+
+// decodeFieldRecord decodes a stored field without its path, which is
+// not in the record: what decodeCache keeps for fields.
+func decodeFieldRecord(b []byte) (StoredField, error) {
+	var rec fieldRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return StoredField{}, err
+	}
+	if rec.V != 1 {
+		return StoredField{}, fmt.Errorf("unknown record version %d", rec.V)
+	}
+	kind, err := profile.ParseKind(rec.Kind)
+	if err != nil {
+		return StoredField{}, err
+	}
+	f := StoredField{Version: rec.Version, Updated: rec.Updated, Provenance: rec.Prov}
 	switch kind {
 	case profile.KindString:
 		f.Value = profile.StringValue(rec.Str)
@@ -122,7 +133,7 @@ func decodeField(path string, b []byte) (StoredField, error) {
 		f.Value = profile.BoolValue(rec.Bool)
 	case profile.KindTimestamp:
 		if rec.Time == nil {
-			return StoredField{}, fmt.Errorf("decode field %s: timestamp missing", path)
+			return StoredField{}, errors.New("timestamp missing")
 		}
 		f.Value = profile.TimeValue(*rec.Time)
 	case profile.KindList:
@@ -172,7 +183,7 @@ func (h *Host) GetProfile(ctx context.Context, vaultID string, selectors []Selec
 	)
 	err := h.view(ctx, vaultID, func(tx store.Tx) error {
 		var err error
-		fields, err = readFields(tx, selectors, h.limits.MaxFields)
+		fields, err = readFields(tx, selectors, h.limits.MaxFields, h.caches.fields)
 		if err != nil {
 			return err
 		}
@@ -185,8 +196,9 @@ func (h *Host) GetProfile(ctx context.Context, vaultID string, selectors []Selec
 	return fields, lastSeq, nil
 }
 
-// readFields collects the selected fields, each once, sorted by path.
-func readFields(tx store.Tx, selectors []Selector, max int) ([]StoredField, error) {
+// readFields collects the selected fields, each once, sorted by path,
+// decoding them through cache (nil decodes every record).
+func readFields(tx store.Tx, selectors []Selector, max int, cache *decodeCache[StoredField]) ([]StoredField, error) {
 	if len(selectors) == 0 {
 		selectors = []Selector{{Subtree: true}}
 	}
@@ -196,10 +208,11 @@ func readFields(tx store.Tx, selectors []Selector, max int) ([]StoredField, erro
 		if seen[path] {
 			return nil
 		}
-		f, err := decodeField(path, b)
+		f, err := cache.decode(b, decodeFieldRecord)
 		if err != nil {
-			return err
+			return fmt.Errorf("decode field %s: %w", path, err)
 		}
+		f.Path = path
 		seen[path] = true
 		out = append(out, f)
 		return nil
@@ -254,13 +267,16 @@ type changeRecord struct {
 }
 
 // UpdateProfile applies changes as one atomic batch written by the owner
-// c, with its audit entry in the same transaction: all of it or none. Every set is validated (path syntax,
-// well-known rules, limits); owner batches may delete but not set
+// c, with its audit entry in the same transaction: all of it or none.
+// Every set is validated (path syntax, well-known rules, limits); owner batches may delete but not set
 // brands.* fields. It returns the batch's sequence number (the new version
 // of every field it set) and the fields as stored. A batch that changes
-// nothing returns the current sequence number and writes nothing.
+// nothing returns the current sequence number and changes nothing. With
+// c.Proof set, the proof's jti is recorded in the same transaction (or,
+// if the call fails, in one of its own).
 func (h *Host) UpdateProfile(ctx context.Context, vaultID string, c Caller, changes []FieldChange) (uint64, []StoredField, error) {
 	if err := h.validateBatch(changes); err != nil {
+		h.RememberFailedCallProof(ctx, vaultID, c, err)
 		return 0, nil, err
 	}
 	var (
@@ -272,6 +288,9 @@ func (h *Host) UpdateProfile(ctx context.Context, vaultID string, c Caller, chan
 			err     error
 			changed []string
 		)
+		if err := rememberCallerProof(tx, h.now(), c); err != nil {
+			return err
+		}
 		seq, stored, changed, err = h.applyBatch(tx, c.JKT, nil, changes)
 		if err != nil {
 			return err
@@ -279,6 +298,7 @@ func (h *Host) UpdateProfile(ctx context.Context, vaultID string, c Caller, chan
 		return h.appendAudit(tx, vaultID, c, nil, changed, audit.OutcomeOK) // the paths it changed
 	})
 	if err != nil {
+		h.RememberFailedCallProof(ctx, vaultID, c, err)
 		return 0, nil, fmt.Errorf("vault %s: update profile: %w", vaultID, err)
 	}
 	return seq, stored, nil

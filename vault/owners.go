@@ -119,9 +119,6 @@ func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.Pub
 	if len(code) == 0 || len(code) > maxEnrollmentCodeLen {
 		return consent.Head{}, ErrEnrollmentCode
 	}
-	if len(device) > maxDeviceNameLen {
-		return consent.Head{}, fmt.Errorf("%w: device name longer than %d bytes", ErrInvalidArgument, maxDeviceNameLen)
-	}
 	now := h.now()
 	var head ledgerHead
 	err := h.update(ctx, vaultID, func(tx store.Tx) error {
@@ -135,6 +132,11 @@ func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.Pub
 		}
 		if !now.Before(rec.Expires) {
 			return ErrEnrollmentCode
+		}
+		// Checked only once the code is: before it, the answer would tell
+		// anyone whether the vault exists.
+		if len(device) > maxDeviceNameLen {
+			return fmt.Errorf("%w: device name longer than %d bytes", ErrInvalidArgument, maxDeviceNameLen)
 		}
 		if hs, err := loadHosting(tx); err != nil {
 			return err
@@ -310,6 +312,36 @@ func rememberProof(tx store.Tx, now time.Time, p ProofUse) error {
 		ttl = time.Second
 	}
 	return tx.PutTTL(key, []byte{1}, ttl)
+}
+
+// rememberCallerProof records c.Proof, if set, in tx; a jti already used
+// is refused as an invalid proof.
+func rememberCallerProof(tx store.Tx, now time.Time, c Caller) error {
+	if c.Proof == nil {
+		return nil
+	}
+	err := rememberProof(tx, now, *c.Proof)
+	if errors.Is(err, consent.ErrReplayed) {
+		return &consent.ProofError{Reason: "jti already used"}
+	}
+	return err
+}
+
+// RememberFailedCallProof records c.Proof, if set, in a transaction of
+// its own after the call failed (in its transaction, or before it, on a
+// bad argument): a jti the vault has seen is
+// refused from then on, whatever became of the call (PROTOCOL.md
+// section 2), so that a proof whose call failed cannot be used for
+// another. Its own failure is logged; the call's error is what the caller
+// gets either way.
+func (h *Host) RememberFailedCallProof(ctx context.Context, vaultID string, c Caller, callErr error) {
+	if c.Proof == nil || errors.Is(callErr, consent.ErrInvalidProof) || errors.Is(callErr, ErrVaultNotFound) {
+		return
+	}
+	err := h.ReplayCache(vaultID).Remember(context.WithoutCancel(ctx), c.Proof.JKT, c.Proof.JTI, c.Proof.Until)
+	if err != nil && !errors.Is(err, consent.ErrReplayed) {
+		h.log.Warn("record the jti of a failed call", "vault", vaultID, "error", err)
+	}
 }
 
 // ProofUse is an accepted proof's jti that the call's own transaction is

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,17 +49,21 @@ func rssBytes(t *testing.T) int64 {
 	return 0
 }
 
-func dirSize(dir string) int64 {
-	var n int64
+// dirSize returns the apparent size of the files under dir and the disk
+// space they take (badger preallocates files, so the two differ).
+func dirSize(dir string) (apparent, allocated int64) {
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if info, err := d.Info(); err == nil {
-				n += info.Size()
+				apparent += info.Size()
+				if st, ok := info.Sys().(*syscall.Stat_t); ok {
+					allocated += st.Blocks * 512
+				}
 			}
 		}
 		return nil
 	})
-	return n
+	return apparent, allocated
 }
 
 // TestScale creates many vaults in one host on the sealed badger layout
@@ -110,7 +115,7 @@ func TestScale(t *testing.T) {
 				}
 				if n := made.Add(1); n%10000 == 0 {
 					el := time.Since(start)
-					t.Logf("%d vaults, %.0f/s", n, float64(n)/el.Seconds())
+					t.Logf("%d vaults, %.0f/s, RSS %d MiB", n, float64(n)/el.Seconds(), rssBytes(t)>>20)
 				}
 			}
 		}()
@@ -122,8 +127,9 @@ func TestScale(t *testing.T) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	rss1 := rssBytes(t)
-	size := dirSize(dir)
+	apparent, allocated := dirSize(dir)
 	t.Logf("created %d vaults in %s: %.0f vaults/s", n, el.Round(time.Second), float64(n)/el.Seconds())
-	t.Logf("store: %d bytes, %.0f bytes per vault", size, float64(size)/float64(n))
+	t.Logf("store: %d bytes on disk (%d apparent), %.0f bytes per vault on disk (%.0f apparent)",
+		allocated, apparent, float64(allocated)/float64(n), float64(apparent)/float64(n))
 	t.Logf("resident memory: %d MiB before, %d MiB after, %.1f bytes per idle vault", rss0>>20, rss1>>20, float64(rss1-rss0)/float64(n))
 }

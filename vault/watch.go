@@ -147,7 +147,7 @@ func (h *Host) WatchProfile(ctx context.Context, vaultID string, c Caller, opts 
 					sel = append(sel, Selector{Path: s.Path, Subtree: s.Wildcard})
 				}
 			}
-			found, err := readFields(tx, sel, h.limits.MaxFields)
+			found, err := readFields(tx, sel, h.limits.MaxFields, h.caches.fields)
 			if err != nil {
 				return err
 			}

@@ -86,14 +86,18 @@ func (s *Server) authBrand(ctx context.Context, vaultID string) (vault.Caller, e
 	return s.authKID(ctx, vaultID, audit.RoleBrand, nil)
 }
 
-// authBrandRead admits a brand's read like authBrand, but leaves the
-// proof's jti for the read's own transaction to record (Caller.Proof):
-// one synced commit per read instead of two. Only for Host.ReadProfile,
-// which records it before it answers.
-func (s *Server) authBrandRead(ctx context.Context, vaultID string) (vault.Caller, error) {
+// authDeferred admits a call like authOwner or authBrand (by role), but
+// leaves the proof's jti for the call's own transaction to record
+// (Caller.Proof): one synced commit per call instead of two. Only for the
+// Host methods documented to record it before they answer
+// (ReadProfile, UpdateProfile).
+func (s *Server) authDeferred(ctx context.Context, vaultID, role string) (vault.Caller, error) {
 	var replay vault.DeferredReplay
-	c, err := s.authKID(ctx, vaultID, audit.RoleBrand, &replay)
+	c, err := s.authKID(ctx, vaultID, role, &replay)
 	if err != nil {
+		// Refused after its proof was accepted (other role, suspended,
+		// rate): the jti is seen all the same.
+		s.host.RememberFailedCallProof(ctx, vaultID, vault.Caller{Proof: replay.Use()}, err)
 		return vault.Caller{}, err
 	}
 	if c.Proof = replay.Use(); c.Proof == nil {

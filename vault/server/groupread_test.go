@@ -13,6 +13,7 @@ import (
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
+	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/vaulttest"
 )
 
@@ -142,4 +143,75 @@ func TestReadProofUsedOnceUnderConcurrency(t *testing.T) {
 			t.Fatalf("round %d: one proof served %d times and refused as a replay %d times, want 1 and %d", round, served, replay, callers-1)
 		}
 	}
+}
+
+// TestProofOfAFailedCallIsSpent: reads and owner writes record their
+// proof's jti in their own transaction; a call that fails (a bad argument
+// before the transaction, a version conflict in it) still spends its jti,
+// so the proof cannot be used again for another call.
+func TestProofOfAFailedCallIsSpent(t *testing.T) {
+	v := vaulttest.Start(t)
+	ctx := ctxT(t)
+	o, okey := v.Owner(t)
+	if _, err := o.SetFields(ctx, []profile.Field{{Path: "name.given", Value: profile.StringValue("Ada")}}); err != nil {
+		t.Fatal(err)
+	}
+	bkey := vaulttest.NewKey(t)
+	b := v.Brand(t, bkey)
+	req, err := b.RequestAccess(ctx, nameEmailRequest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Grant(ctx, req.GetRequestId(), owner.Grant{Expires: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := vaultconn.DialPublic(vaultconn.Config{Address: v.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	owners, brands := vrmv1.NewOwnerServiceClient(conn), vrmv1.NewBrandServiceClient(conn)
+	id := v.Address.VaultID
+	proof := func(k *consent.PrivateKey, method string) string {
+		p, err := consent.NewProof(k, id, method, time.Now(), rand.Reader, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	set := func(path string, version *uint64) *vrmv1.UpdateProfileRequest {
+		return &vrmv1.UpdateProfileRequest{VaultId: id, Changes: []*vrmv1.FieldChange{{
+			Path: path, ExpectedVersion: version,
+			Change: &vrmv1.FieldChange_Set{Set: &vrmv1.Value{Kind: &vrmv1.Value_StringValue{StringValue: "Grace"}}},
+		}}}
+	}
+	wrong := uint64(999)
+
+	updates := []struct {
+		name string
+		req  *vrmv1.UpdateProfileRequest
+		code codes.Code
+	}{
+		{"bad path", set("name..given", nil), codes.InvalidArgument},
+		{"version conflict", set("name.given", &wrong), codes.Aborted},
+		{"accepted", set("name.given", nil), codes.OK},
+	}
+	for _, tc := range updates {
+		p := proof(okey, vrmv1.OwnerService_UpdateProfile_FullMethodName)
+		_, err := owners.UpdateProfile(withProof(ctx, p), tc.req)
+		if status.Code(err) != tc.code {
+			t.Fatalf("%s: first use: %v, want %s", tc.name, err, tc.code)
+		}
+		_, err = owners.UpdateProfile(withProof(ctx, p), set("name.given", nil))
+		wantCode(t, err, codes.Unauthenticated, "jti already used")
+	}
+
+	p := proof(bkey, vrmv1.BrandService_ReadProfile_FullMethodName)
+	_, err = brands.ReadProfile(withProof(ctx, p), &vrmv1.ReadProfileRequest{VaultId: id, Paths: []string{"name..*"}})
+	wantCode(t, err, codes.InvalidArgument, "")
+	resp, err := brands.ReadProfile(withProof(ctx, p), &vrmv1.ReadProfileRequest{VaultId: id})
+	if resp != nil {
+		t.Fatalf("replayed read returned %v", resp)
+	}
+	wantCode(t, err, codes.Unauthenticated, "jti already used")
 }
