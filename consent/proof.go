@@ -305,6 +305,11 @@ func decodeProofClaims(payload []byte) (ProofClaims, error) {
 	if c.Aud == "" || c.Htm == "" || c.Iat == 0 {
 		return c, proofErr("claims aud, htm and iat are required")
 	}
+	// Bounded before it becomes a time.Time, whose arithmetic would wrap
+	// an iat near the int64 limit into the distant past.
+	if !validTime(c.Iat) {
+		return c, proofErr("iat %s", timeRule)
+	}
 	if !validJTI(c.Jti) {
 		return c, proofErr("jti must be %d to %d base64url characters", MinJTILen, MaxJTILen)
 	}

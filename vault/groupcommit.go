@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/vrmvault/vrmvault/vault/store"
 )
@@ -24,9 +25,14 @@ type groupCommit struct {
 	queues map[string]*groupQueue // vaults with a commit under way
 }
 
-// maxGroup bounds the operations of one group, so that a group stays a
-// small transaction.
-const maxGroup = 64
+const (
+	// maxGroup bounds the operations of one group, so that a group stays
+	// a small transaction.
+	maxGroup = 64
+	// groupTimeout bounds one group's commit, which does not end with the
+	// leader's call.
+	groupTimeout = 30 * time.Second
+)
 
 type groupQueue struct {
 	pending []*groupOp
@@ -84,8 +90,11 @@ func (g *groupCommit) run(ctx context.Context, h *Host, vaultID string, fn func(
 	q.pending = q.pending[n:]
 	g.mu.Unlock()
 
-	// The group commits whatever becomes of the leader's own call.
-	g.commit(context.WithoutCancel(ctx), h, vaultID, group)
+	// The group commits whatever becomes of the leader's own call, within
+	// a bound of its own.
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
+	g.commit(gctx, h, vaultID, group)
+	cancel()
 
 	g.mu.Lock()
 	if len(q.pending) > 0 {

@@ -220,34 +220,9 @@ func TestTenantIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Vault B on the same host, with a profile, where the brand has
-	// never asked; and a vault that does not exist.
-	addrB, codeB := v.NewVault(t)
-	oB := v.ClientAt(t, addrB, vaulttest.NewKey(t))
-	if _, err := oB.Enroll(ctx, codeB, "b"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := oB.SetFields(ctx, []profile.Field{{Path: "name.given", Value: profile.StringValue("Grace")}}); err != nil {
-		t.Fatal(err)
-	}
-	bB := v.BrandAt(t, addrB, bkey)
-	missing := addrB
-	missing.VaultID = "AAAAAAAAAAAAAAAAAAAAAA"
-	bMissing := v.BrandAt(t, missing, bkey)
+	// A brand of this vault addressing another vault on the same host,
+	// for every RPC: TestIsolationEveryRPC.
 
-	calls := map[string]func(*brand.Client) error{
-		"ReadProfile": func(c *brand.Client) error { _, err := c.Read(ctx, "name.given"); return err },
-		"GetConsent":  func(c *brand.Client) error { _, err := c.Consent(ctx, reqA.GetRequestId()); return err },
-	}
-	for name, call := range calls {
-		errB, errMissing := call(bB), call(bMissing)
-		if errB == nil {
-			t.Fatalf("%s on a vault without consent succeeded", name)
-		}
-		if status.Code(errB) != status.Code(errMissing) || status.Convert(errB).Message() != status.Convert(errMissing).Message() {
-			t.Errorf("%s: vault without consent %v, missing vault %v: they must be the same", name, errB, errMissing)
-		}
-	}
 	// In its own vault, another brand's request is "not found", like a
 	// request that does not exist.
 	stranger := v.Brand(t, vaulttest.NewKey(t))
