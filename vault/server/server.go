@@ -164,12 +164,19 @@ func (s *Server) Register(gs grpc.ServiceRegistrar) {
 	vrmv1.RegisterVaultInfoServiceServer(gs, &vaultInfoService{s: s})
 }
 
+// maxHeaderListSize bounds the (uncompressed) request headers of a call.
+const maxHeaderListSize = 32 << 10
+
 // NewGRPCServer returns a gRPC server with the services registered, the
 // logging interceptors, the standard health service (SERVING) and server
 // reflection. extra options are appended (e.g. TLS credentials).
 func (s *Server) NewGRPCServer(extra ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.max),
+		// Headers carry a proof of at most 4 KiB and little else: refuse
+		// megabytes of metadata in the transport, before anything decodes
+		// them (gRPC's own bound is 16 MiB).
+		grpc.MaxHeaderListSize(maxHeaderListSize),
 		grpc.MaxConcurrentStreams(s.maxStreams),
 		// Refuse clients that ping more often than every 10 s; close
 		// connections idle for 15 minutes.
