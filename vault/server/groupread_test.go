@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/vrmvault/vrmvault/clients/owner"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
@@ -26,14 +26,7 @@ func TestConcurrentReadsOfOneVault(t *testing.T) {
 	ctx := ctxT(t)
 	o := setupProfile(t, v)
 	bkey := vaulttest.NewKey(t)
-	b := v.Brand(t, bkey)
-	req, err := b.RequestAccess(ctx, nameEmailRequest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := o.Grant(ctx, req.GetRequestId(), owner.Grant{Expires: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
+	b, _ := grantedBrandKey(t, v, o, bkey, time.Hour, nameEmailRequest.Scopes...)
 
 	const readers, reads = 32, 10
 	var (
@@ -95,20 +88,8 @@ func TestReadProofUsedOnceUnderConcurrency(t *testing.T) {
 	ctx := ctxT(t)
 	o := setupProfile(t, v)
 	bkey := vaulttest.NewKey(t)
-	b := v.Brand(t, bkey)
-	req, err := b.RequestAccess(ctx, nameEmailRequest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := o.Grant(ctx, req.GetRequestId(), owner.Grant{Expires: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := vaultconn.DialPublic(vaultconn.Config{Address: v.Address})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	raw := vrmv1.NewBrandServiceClient(conn)
+	grantedBrandKey(t, v, o, bkey, time.Hour, nameEmailRequest.Scopes...)
+	raw := vrmv1.NewBrandServiceClient(publicConn(t, v))
 
 	for round := range 5 {
 		proof, err := consent.NewProof(bkey, v.Address.VaultID, vrmv1.BrandService_ReadProfile_FullMethodName, time.Now(), rand.Reader, false)
@@ -157,19 +138,8 @@ func TestProofOfAFailedCallIsSpent(t *testing.T) {
 		t.Fatal(err)
 	}
 	bkey := vaulttest.NewKey(t)
-	b := v.Brand(t, bkey)
-	req, err := b.RequestAccess(ctx, nameEmailRequest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := o.Grant(ctx, req.GetRequestId(), owner.Grant{Expires: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := vaultconn.DialPublic(vaultconn.Config{Address: v.Address})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
+	grantedBrandKey(t, v, o, bkey, time.Hour, nameEmailRequest.Scopes...)
+	conn := publicConn(t, v)
 	owners, brands := vrmv1.NewOwnerServiceClient(conn), vrmv1.NewBrandServiceClient(conn)
 	id := v.Address.VaultID
 	proof := func(k *consent.PrivateKey, method string) string {
@@ -207,11 +177,22 @@ func TestProofOfAFailedCallIsSpent(t *testing.T) {
 	}
 
 	p := proof(bkey, vrmv1.BrandService_ReadProfile_FullMethodName)
-	_, err = brands.ReadProfile(withProof(ctx, p), &vrmv1.ReadProfileRequest{VaultId: id, Paths: []string{"name..*"}})
+	_, err := brands.ReadProfile(withProof(ctx, p), &vrmv1.ReadProfileRequest{VaultId: id, Paths: []string{"name..*"}})
 	wantCode(t, err, codes.InvalidArgument, "")
 	resp, err := brands.ReadProfile(withProof(ctx, p), &vrmv1.ReadProfileRequest{VaultId: id})
 	if resp != nil {
 		t.Fatalf("replayed read returned %v", resp)
 	}
 	wantCode(t, err, codes.Unauthenticated, "jti already used")
+}
+
+// publicConn is a connection to v that sends no proof of its own.
+func publicConn(t *testing.T, v *vaulttest.Vault) *grpc.ClientConn {
+	t.Helper()
+	conn, err := vaultconn.DialPublic(vaultconn.Config{Address: v.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }

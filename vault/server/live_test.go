@@ -15,6 +15,7 @@ import (
 
 	"github.com/vrmvault/vrmvault/clients/brand"
 	"github.com/vrmvault/vrmvault/clients/owner"
+	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/vaulttest"
@@ -24,9 +25,15 @@ import (
 // (for expires, when not zero); it returns the brand and the consent id.
 func grantedBrand(t testing.TB, v *vaulttest.Vault, o *owner.Client, expires time.Duration, scopes ...string) (*brand.Client, string) {
 	t.Helper()
+	return grantedBrandKey(t, v, o, vaulttest.NewKey(t), expires, scopes...)
+}
+
+// grantedBrandKey is grantedBrand with the brand's key given.
+func grantedBrandKey(t testing.TB, v *vaulttest.Vault, o *owner.Client, key *consent.PrivateKey, expires time.Duration, scopes ...string) (*brand.Client, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	b := v.Brand(t, vaulttest.NewKey(t))
+	b := v.Brand(t, key)
 	req := nameEmailRequest
 	req.Scopes = scopes
 	r, err := b.RequestAccess(ctx, req)

@@ -58,12 +58,7 @@ func wantCode(t *testing.T, err error, code codes.Code, msgPart string) {
 
 // rawConn is a connection that sends no proof of its own, for crafted ones.
 func rawConn(t *testing.T, v *vaulttest.Vault) vrmv1.OwnerServiceClient {
-	conn, err := vaultconn.DialPublic(vaultconn.Config{Address: v.Address})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return vrmv1.NewOwnerServiceClient(conn)
+	return vrmv1.NewOwnerServiceClient(publicConn(t, v))
 }
 
 func withProof(ctx context.Context, proof string) context.Context {
