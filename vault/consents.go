@@ -27,6 +27,10 @@ const (
 
 	// DefaultMaxPendingPerBrand bounds a brand's pending requests in one vault.
 	DefaultMaxPendingPerBrand = 5
+	// DefaultMaxPendingPerVault bounds the pending requests of all brands
+	// in one vault: every new key is a new brand, so the per-brand bound
+	// alone does not bound a flood.
+	DefaultMaxPendingPerVault = 1000
 	// MaxConsentsPerBrand bounds the consents of one brand in one vault.
 	MaxConsentsPerBrand = 256
 	// maxListRequests bounds the rows one listing of requests or consents
@@ -143,7 +147,12 @@ func validID(s string) bool {
 
 // RequestAccess stores a brand's access request as pending. The brand's
 // key (first contact, from the proof's jwk) is remembered so that its
-// later calls can name it by kid.
+// later calls can name it by kid. A brand may have the quota's
+// BrandPendingRequests pending at once, and the vault
+// Config.MaxPendingPerVault from all brands together; both are counted in
+// the transaction that adds the request, which conflicts with every other
+// (each appends to the change feed), so neither can be exceeded by
+// concurrent requests.
 func (h *Host) RequestAccess(ctx context.Context, vaultID string, c Caller, brand consent.PublicKey, req consent.AccessRequest) (Request, error) {
 	if err := req.Validate(brand.Thumbprint()); err != nil {
 		return Request{}, err
@@ -163,17 +172,26 @@ func (h *Host) RequestAccess(ctx context.Context, vaultID string, c Caller, bran
 		rec.Scopes = append(rec.Scopes, s.String())
 	}
 	err = h.update(ctx, vaultID, func(tx store.Tx) error {
-		pending := 0
+		// One scan of the pending index counts the brand's and the vault's
+		// pending requests, and drops the expired entries it meets: the
+		// index holds at most the vault's limit of live entries, plus
+		// those that expired since (at most a week's worth of them).
+		pending, vaultPending := 0, 0
 		var stale []string
-		err := tx.Scan(prefixPending+rec.BrandJKT+"/", "", 0, func(k string, v []byte) error {
+		brandPrefix := prefixPending + rec.BrandJKT + "/"
+		err := tx.Scan(prefixPending, "", 0, func(k string, v []byte) error {
 			var exp time.Time
 			if err := json.Unmarshal(v, &exp); err != nil {
 				return fmt.Errorf("pending index %s: %w", k, err)
 			}
-			if now.Before(exp) {
-				pending++
-			} else {
+			switch {
+			case !now.Before(exp):
 				stale = append(stale, k)
+			case strings.HasPrefix(k, brandPrefix):
+				pending++
+				vaultPending++
+			default:
+				vaultPending++
 			}
 			return nil
 		})
@@ -194,6 +212,9 @@ func (h *Host) RequestAccess(ctx context.Context, vaultID string, c Caller, bran
 		}
 		if limit := h.effectiveQuota(hs).BrandPendingRequests; int64(pending) >= limit {
 			return fmt.Errorf("%w: %d pending requests, limit is %d (pending requests per brand)", ErrLimit, pending, limit)
+		}
+		if vaultPending >= h.maxPendingVault {
+			return fmt.Errorf("%w: the vault has %d pending requests, limit is %d (pending requests per vault)", ErrLimit, vaultPending, h.maxPendingVault)
 		}
 		var b brandRecord
 		if err := getJSON(tx, prefixBrand+rec.BrandJKT, &b); errors.Is(err, store.ErrNotFound) {

@@ -20,6 +20,12 @@ var (
 	ErrEnrollmentCode = errors.New("enrolment code invalid, used or expired")
 	// ErrTooManyOwnerKeys: the vault already has MaxOwnerKeys owner keys.
 	ErrTooManyOwnerKeys = errors.New("too many owner keys")
+	// ErrOwnerKeyNotFound: a removal names a key that is not an owner key
+	// of the vault.
+	ErrOwnerKeyNotFound = errors.New("no such owner key")
+	// ErrLastOwnerKey: a removal would leave the vault without an owner
+	// key.
+	ErrLastOwnerKey = errors.New("cannot remove the last owner key")
 	// ErrFieldNotFound: a delete names a field that does not exist.
 	ErrFieldNotFound = errors.New("no such field")
 	// ErrVersionConflict: an expected version did not match.

@@ -63,6 +63,10 @@ type Config struct {
 	// MaxPendingPerBrand bounds a brand's pending requests per vault; zero
 	// means DefaultMaxPendingPerBrand.
 	MaxPendingPerBrand int
+	// MaxPendingPerVault bounds the pending requests of all brands in one
+	// vault, so that brands with fresh keys cannot flood it; zero means
+	// DefaultMaxPendingPerVault.
+	MaxPendingPerVault int
 	// Defaults are the host's default rate and stream quotas (per vault
 	// overrides are set with SetQuota); zero fields mean unlimited rates
 	// and the server's stream default.
@@ -84,6 +88,8 @@ type Host struct {
 	defaults   Quota
 	caches     recordCaches
 	groups     groupCommit
+
+	maxPendingVault int // Config.MaxPendingPerVault
 }
 
 // NewHost returns a Host over cfg.Store.
@@ -116,6 +122,10 @@ func NewHost(cfg Config) (*Host, error) {
 	h.maxPending = cfg.MaxPendingPerBrand
 	if h.maxPending <= 0 {
 		h.maxPending = DefaultMaxPendingPerBrand
+	}
+	h.maxPendingVault = cfg.MaxPendingPerVault
+	if h.maxPendingVault <= 0 {
+		h.maxPendingVault = DefaultMaxPendingPerVault
 	}
 	if h.enrTTL <= 0 {
 		h.enrTTL = DefaultEnrollmentTTL

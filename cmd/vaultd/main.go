@@ -37,6 +37,7 @@ import (
 	"github.com/vrmvault/vrmvault/vault/metrics"
 	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/server"
+	"github.com/vrmvault/vrmvault/vault/store"
 )
 
 func main() {
@@ -64,6 +65,8 @@ type options struct {
 	streamsVault    int
 	sendTimeout     time.Duration
 	pendingBrand    int
+	pendingVault    int
+	minFreeDisk     int64
 
 	hostMode      bool
 	hostID        string
@@ -127,6 +130,8 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (op
 	fs.IntVar(&o.streamsVault, "max-streams-per-vault", server.DefaultMaxStreamsPerVault, "open streams on one vault")
 	fs.DurationVar(&o.sendTimeout, "stream-send-timeout", server.DefaultSendTimeout, "end a stream whose consumer takes no event for this long (it resumes from its cursor)")
 	fs.IntVar(&o.pendingBrand, "max-pending-per-brand", vault.DefaultMaxPendingPerBrand, "pending access requests per brand on one vault")
+	fs.IntVar(&o.pendingVault, "max-pending-per-vault", vault.DefaultMaxPendingPerVault, "pending access requests of all brands together on one vault")
+	fs.Int64Var(&o.minFreeDisk, "min-free-disk-bytes", DefaultMinFreeDisk, "with badger: refuse writes while the data or key disk has less free (0: never; reads go on down to half of it)")
 	fs.BoolVar(&o.hostMode, "host", false, "host mode: serve any number of vaults, managed through HostService")
 	fs.StringVar(&o.hostID, "host-id", "", "host id, the aud of host admin proofs (default: kept in <data>/host-id)")
 	fs.Var(&o.adminKeys, "admin-key", "a host admin public JWK file (repeatable; host mode)")
@@ -339,6 +344,12 @@ func serve(ctx context.Context, o options, stdout io.Writer, getenv func(string)
 	if err != nil {
 		return err
 	}
+	badger := !isPostgresURL(o.store)
+	if badger {
+		if err := checkDiskAtStart(badgerDirs(o), o.minFreeDisk); err != nil {
+			return err
+		}
+	}
 	st, err := openStore(ctx, o, hk, log)
 	if err != nil {
 		return err
@@ -348,8 +359,12 @@ func serve(ctx context.Context, o options, stdout io.Writer, getenv func(string)
 			log.Error("close store", "error", err)
 		}
 	}()
+	var served store.Store = st
+	if badger {
+		served = guardDisk(st, badgerDirs(o), o.minFreeDisk, log)
+	}
 	host, err := vault.NewHost(vault.Config{
-		Store: st, Limits: o.limits, EnrollmentTTL: o.enrollmentTTL, MaxPendingPerBrand: o.pendingBrand, Logger: log,
+		Store: served, Limits: o.limits, EnrollmentTTL: o.enrollmentTTL, MaxPendingPerBrand: o.pendingBrand, MaxPendingPerVault: o.pendingVault, Logger: log,
 		Defaults: vault.Quota{CallsPerSecond: o.callsPerSec, BrandCallsPerSecond: o.brandCallsSec, BrandOpenStreams: int64(o.streamsBrand)},
 	})
 	if err != nil {

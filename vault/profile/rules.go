@@ -149,8 +149,10 @@ func validateValue(f Field, r *rule, c checkCtx, lim Limits) error {
 			}
 		}
 	case KindTimestamp:
-		if y := v.Time.UTC().Year(); y < 0 || y > 9999 {
-			return fieldErr(f.Path, ErrInvalidValue, "timestamp must lie in the years 0000 to 9999")
+		// The wire's range (google.protobuf.Timestamp): a value outside it
+		// would pass here and be refused, or be unreadable, on the wire.
+		if y := v.Time.UTC().Year(); y < 1 || y > 9999 {
+			return fieldErr(f.Path, ErrInvalidValue, "timestamp must lie in the years 0001 to 9999")
 		}
 	}
 	if r != nil && r.check != nil {

@@ -75,6 +75,10 @@ func (s *Server) statusFor(ctx context.Context, err error) error {
 		return status.Error(codes.NotFound, vault.ErrRequestNotFound.Error())
 	case errors.Is(err, vault.ErrConsentNotFound):
 		return status.Error(codes.NotFound, vault.ErrConsentNotFound.Error())
+	case errors.Is(err, vault.ErrOwnerKeyNotFound):
+		return status.Error(codes.NotFound, innermost(err, vault.ErrOwnerKeyNotFound))
+	case errors.Is(err, vault.ErrLastOwnerKey):
+		return status.Error(codes.FailedPrecondition, vault.ErrLastOwnerKey.Error())
 	case errors.Is(err, vault.ErrRequestDecided):
 		return status.Error(codes.FailedPrecondition, innermost(err, vault.ErrRequestDecided))
 	case errors.Is(err, consent.ErrRequestExpired):
@@ -95,6 +99,9 @@ func (s *Server) statusFor(ctx context.Context, err error) error {
 		return status.Error(codes.Aborted, "too many concurrent writes to this vault; try again")
 	case errors.Is(err, store.ErrTooLarge):
 		return status.Error(codes.ResourceExhausted, "write too large for the store")
+	case errors.Is(err, store.ErrNoSpace):
+		// The detail (paths, sizes) is in the operator's log (vaultd).
+		return status.Error(codes.ResourceExhausted, "the vault's host is out of disk space: nothing was stored; try again later")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "call canceled")
 	case errors.Is(err, context.DeadlineExceeded):

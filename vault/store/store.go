@@ -41,6 +41,10 @@ var (
 	ErrTooLarge = errors.New("store: value or transaction too large")
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("store: closed")
+	// ErrNoSpace is returned for a write refused because the disk under
+	// the store is (nearly) full. Nothing of the write is stored; it may
+	// succeed once space is freed.
+	ErrNoSpace = errors.New("store: out of disk space")
 )
 
 // Limits every engine enforces.
