@@ -485,7 +485,8 @@ func checkShape(tx store.Tx, path string) error {
 	return nil
 }
 
-// Status is a vault's identity and usage.
+// Status is a vault's identity, usage and hosting, as its owner sees
+// them.
 type Status struct {
 	// VaultID is the vault's id.
 	VaultID string
@@ -495,9 +496,18 @@ type Status struct {
 	Usage Usage
 	// LastSeq is the vault's latest change sequence number.
 	LastSeq uint64
+	// Consents is the number of consents in any state (counted up to
+	// maxListRequests), as Usage counts them for the host.
+	Consents int64
+	// Suspended is whether the host has suspended the vault.
+	Suspended bool
+	// Quota is the quota in force: the host's defaults with the vault's
+	// own settings over them.
+	Quota Quota
 }
 
-// Status returns the vault's owner keys and usage.
+// Status returns the vault's owner keys, usage, suspension and quota in
+// force, read in one transaction.
 func (h *Host) Status(ctx context.Context, vaultID string) (Status, error) {
 	st := Status{VaultID: vaultID}
 	err := h.view(ctx, vaultID, func(tx store.Tx) error {
@@ -506,6 +516,15 @@ func (h *Host) Status(ctx context.Context, vaultID string) (Status, error) {
 			return err
 		}
 		if err := getJSON(tx, keyUsage, &st.Usage); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		hs, err := loadHosting(tx)
+		if err != nil {
+			return err
+		}
+		st.Suspended, st.Quota = hs.Suspended, h.effectiveQuota(hs)
+		err = tx.Scan(prefixConsent, "", maxListRequests, func(string, []byte) error { st.Consents++; return nil })
+		if err != nil {
 			return err
 		}
 		st.LastSeq, err = tx.LastSeq()

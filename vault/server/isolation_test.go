@@ -136,6 +136,15 @@ func TestIsolationEveryRPC(t *testing.T) {
 		}
 		return e
 	}
+	// removeEntry is a remove entry of jkt signed by the caller's owner
+	// key, extending vault B's ledger head.
+	removeEntry := func(tgt isoTarget, jkt string) string {
+		e, err := consent.SignKeyEntry(tgt.ownerKey, consent.KeyEntryClaims{Op: consent.KeyOpRemove, JKT: jkt, Iat: time.Now().Unix(), Seq: headB.Seq + 1, Prev: headB.Hash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
 	setChange := func(path, val string) *vrmv1.FieldChange {
 		return owner.SetChange(profile.Field{Path: path, Value: profile.StringValue(val)})
 	}
@@ -237,6 +246,14 @@ func TestIsolationEveryRPC(t *testing.T) {
 		}},
 		vrmv1.OwnerService_RemoveOwnerKey_FullMethodName: {variants: map[string]isoCall{
 			"remove vault B's owner": func(ctx context.Context, tgt isoTarget) (proto.Message, error) {
+				return o(tgt).RemoveOwnerKey(ctx, &vrmv1.RemoveOwnerKeyRequest{VaultId: tgt.id, Jkt: w.ownerKeyB.Thumbprint(),
+					KeyEntry: removeEntry(tgt, w.ownerKeyB.Thumbprint())})
+			},
+			"remove the caller's own key": func(ctx context.Context, tgt isoTarget) (proto.Message, error) {
+				return o(tgt).RemoveOwnerKey(ctx, &vrmv1.RemoveOwnerKeyRequest{VaultId: tgt.id, Jkt: tgt.ownerKey.Thumbprint(),
+					KeyEntry: removeEntry(tgt, tgt.ownerKey.Thumbprint())})
+			},
+			"no key entry": func(ctx context.Context, tgt isoTarget) (proto.Message, error) {
 				return o(tgt).RemoveOwnerKey(ctx, &vrmv1.RemoveOwnerKeyRequest{VaultId: tgt.id, Jkt: w.ownerKeyB.Thumbprint()})
 			},
 		}},

@@ -53,6 +53,11 @@ func (o *ownerService) GetStatus(ctx context.Context, req *vrmv1.GetStatusReques
 		ProfileBytes: st.Usage.Bytes,
 		LastSeq:      st.LastSeq,
 		Limits:       limitsProto(s.host),
+		HostId:       s.hostID,
+		Quota:        s.quotaInForce(st.Quota),
+		Suspended:    st.Suspended,
+		ConsentCount: st.Consents,
+		CallCount:    s.calls.get(st.VaultID),
 	}
 	for _, k := range st.OwnerKeys {
 		resp.OwnerKeys = append(resp.OwnerKeys, &vrmv1.OwnerKey{
@@ -63,6 +68,16 @@ func (o *ownerService) GetStatus(ctx context.Context, req *vrmv1.GetStatusReques
 		})
 	}
 	return resp, nil
+}
+
+// quotaInForce is the quota an owner is shown: the vault's quota in
+// force with the bound on a brand's open streams resolved to the one the
+// server applies (a quota of 0 there means the server's default).
+func (s *Server) quotaInForce(q vault.Quota) *vrmv1.VaultQuota {
+	if q.BrandOpenStreams <= 0 {
+		q.BrandOpenStreams = int64(s.streams.maxBrand)
+	}
+	return quotaProto(q)
 }
 
 func limitsProto(h *vault.Host) *vrmv1.Limits {

@@ -2,15 +2,18 @@
 // and enrols the customer's owner key (vrm init), reads and edits the
 // profile in the vault (vrm profile get|set|rm), moves it in and out as
 // JSON or vCard (vrm profile import|export), shows the vault's state (vrm
-// status), answers brands' access requests (vrm requests, grant, deny),
-// lists and revokes consents (vrm consents, revoke), reads the audit log
-// (vrm audit) and checks the vault end to end (vrm verify).
+// status: its host, quota and usage), lists, adds and removes the owner
+// keys of the owner's devices (vrm keys list|add|rm), answers brands'
+// access requests (vrm requests, grant, deny), lists and revokes consents
+// (vrm consents, revoke), reads the audit log (vrm audit) and checks the
+// vault end to end (vrm verify).
 //
-// Consent records and revocations are signed here, with the owner key,
-// by package clients/owner: the vault never holds the key. vrm remembers
-// the last head of the vault's consent ledger it saw, the audit head and
-// the vault key in config.json, and vrm verify fails loudly when the vault
-// no longer extends what was seen (PROTOCOL.md section 6).
+// Consent records, revocations and owner-key removals are signed here,
+// with the owner key, by package clients/owner: the vault never holds the
+// key. vrm remembers the last head of the vault's consent ledger it saw,
+// the audit head and the vault key in config.json, and vrm verify fails
+// loudly when the vault no longer extends what was seen (PROTOCOL.md
+// section 6).
 //
 // The package exists so that the whole command line can be driven from
 // tests: Main takes the arguments, the standard streams and the
@@ -161,7 +164,8 @@ func (a *app) rootCommand() *cobra.Command {
 		Short: "Manage your personal data vault",
 		Long: `vrm is the vault owner's companion: it enrols this device's owner key in
 your vault, reads and edits your profile, imports and exports it as JSON or
-vCard, and shows the vault's state. Brands ask for access with signed
+vCard, shows the vault's state, host, quota and usage (status), and enrols
+and removes your other devices (keys). Brands ask for access with signed
 requests; you answer them (requests, grant, deny), see and revoke what you
 granted (consents, revoke), see who read what (audit), and check that the
 vault's records are intact and signed by you (verify). Your owner key signs
@@ -190,7 +194,7 @@ Output is a table on a terminal and JSON otherwise; set $VRM_FORMAT or pass
 	pf.DurationVar(&a.timeout, "timeout", DefaultTimeout, "deadline of each call to the vault")
 	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions(string(formatTable), string(formatJSON)))
 
-	root.AddCommand(a.initCommand(), a.statusCommand(), a.profileCommand(),
+	root.AddCommand(a.initCommand(), a.statusCommand(), a.keysCommand(), a.profileCommand(),
 		a.requestsCommand(), a.grantCommand(), a.denyCommand(), a.revokeCommand(),
 		a.consentsCommand(), a.auditCommand(), a.verifyCommand())
 

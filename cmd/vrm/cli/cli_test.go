@@ -65,7 +65,7 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string // a substring of the error line
 	}{
-		{nil, "missing command: one of audit, completion, consents, deny, grant, init, profile, requests, revoke, status, verify (see vrm --help)"},
+		{nil, "missing command: one of audit, completion, consents, deny, grant, init, keys, profile, requests, revoke, status, verify (see vrm --help)"},
 		{[]string{"bogus"}, `unknown command "bogus" (see vrm --help)`},
 		{[]string{"stauts"}, "did you mean status?"},
 		{[]string{"profile"}, "vrm: profile: missing command"},
@@ -123,6 +123,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"audit", "--limit", "many"}, `invalid argument "many" for "--limit"`},
 		{[]string{"audit", "--brand", "shop"}, `--brand must be a key thumbprint`},
 		{[]string{"audit", "--path", ""}, "--path must not be empty"},
+		{[]string{"keys"}, "keys: missing command: one of add, list, rm"},
+		{[]string{"keys", "lsit"}, `keys: unknown command "lsit"; did you mean list?`},
+		{[]string{"keys", "list", "x"}, `keys list: unexpected argument "x"`},
+		{[]string{"keys", "add", "x"}, `keys add: unexpected argument "x"`},
+		{[]string{"keys", "rm"}, "keys rm: missing JKT"},
+		{[]string{"keys", "rm", "0ZcOCORZ", "--yes"}, `keys rm: JKT must be a whole key thumbprint (43 characters of A-Z a-z 0-9 _ -) as vrm keys list shows it; got "0ZcOCORZ"`},
+		{[]string{"keys", "rm", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}, "keys rm: removing an owner key cannot be undone; pass --yes to confirm (see vrm keys rm --help)"},
+		{[]string{"keys", "rm", "a", "b"}, `keys rm: unexpected argument "b"`},
 		{[]string{"verify", "--trust", "x"}, `verify: --trust must be a key thumbprint`},
 		{[]string{"verify", "now"}, `verify: unexpected argument "now"`},
 		{[]string{"completion"}, "completion: missing command: one of bash, fish, powershell, zsh"},
@@ -182,6 +190,9 @@ func TestNotInitialised(t *testing.T) {
 		{"consents"},
 		{"audit", "--since", "7d"},
 		{"verify"},
+		{"keys", "list"},
+		{"keys", "add"},
+		{"keys", "rm", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "--yes"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			e := newTestEnv(t)

@@ -70,9 +70,9 @@ type config struct {
 	// rewrote history (PROTOCOL.md section 6).
 
 	// LedgerHead is the last head of the vault's consent ledger that vrm
-	// saw: the head after enrolment, moved on by grant, deny and revoke
-	// when the ledger provably extends it, and by every successful vrm
-	// verify. vrm verify fails loudly when the ledger does not extend it.
+	// saw: the head after enrolment, moved on by grant, deny, revoke and
+	// keys rm when the ledger provably extends it, and by every successful
+	// vrm verify. vrm verify fails loudly when the ledger does not extend it.
 	// Nil: none seen.
 	LedgerHead *savedHead `json:"ledger_head,omitempty"`
 	// AuditHead is the head of the vault's audit log at the last

@@ -13,14 +13,19 @@ import (
 // generates (consent.NewID: 128 bits in base64url).
 const generatedIDLen = 22
 
+// jktLen is the length of a key thumbprint (SHA-256 in base64url), the
+// argument of vrm keys rm.
+const jktLen = 43
+
 // protectDashIDs returns args with every argument that has the shape of a
-// generated id starting with '-' moved after a "--", so that cobra reads
-// it as an argument rather than as flags. Base64url ids may start with
-// '-' (one in 64 does): "vrm revoke -h6u2pUCw8ZJMqp9SS6Auw" is read as
-// "vrm revoke -- -h6u2pUCw8ZJMqp9SS6Auw". Left alone are the value of
-// a flag that takes one (the argument after it) and every argument when a
-// "--" is already there. No flag has a name of that shape, and the
-// commands that take an id take no other argument, so no order changes.
+// generated id or a key thumbprint starting with '-' moved after a "--",
+// so that cobra reads it as an argument rather than as flags. Base64url
+// ids may start with '-' (one in 64 does): "vrm revoke
+// -h6u2pUCw8ZJMqp9SS6Auw" is read as "vrm revoke --
+// -h6u2pUCw8ZJMqp9SS6Auw". Left alone are the value of a flag that takes
+// one (the argument after it) and every argument when a "--" is already
+// there. No flag has a name of that shape, and the commands that take an
+// id or a thumbprint take no other argument, so no order changes.
 func protectDashIDs(root *cobra.Command, args []string) []string {
 	if slices.Contains(args, "--") {
 		return args
@@ -43,10 +48,10 @@ func protectDashIDs(root *cobra.Command, args []string) []string {
 	return append(append(keep, "--"), ids...)
 }
 
-// looksLikeDashID reports whether s has the shape of a generated id that
-// starts with '-' (and is not a long flag).
+// looksLikeDashID reports whether s has the shape of a generated id or a
+// key thumbprint that starts with '-' (and is not a long flag).
 func looksLikeDashID(s string) bool {
-	return len(s) == generatedIDLen && s[0] == '-' && s[1] != '-' && consent.ValidID(s)
+	return (len(s) == generatedIDLen || len(s) == jktLen) && s[0] == '-' && s[1] != '-' && consent.ValidID(s)
 }
 
 // flagTakesValue reports whether arg names a flag of cmd, without an

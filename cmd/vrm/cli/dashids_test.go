@@ -43,3 +43,17 @@ func TestDashIDIsAnArgument(t *testing.T) {
 		t.Errorf("vrm revoke -h6u2...: exit %d, %q", r.code, line)
 	}
 }
+
+func TestDashJKTIsAnArgument(t *testing.T) {
+	const jkt = "-ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	root := newApp(Env{}).rootCommand()
+	in := []string{"keys", "rm", jkt, "--yes"}
+	if got, want := protectDashIDs(root, in), []string{"keys", "rm", "--yes", "--", jkt}; !slices.Equal(got, want) {
+		t.Errorf("protectDashIDs(%q) = %q, want %q", in, got, want)
+	}
+	e := newTestEnv(t)
+	r := e.run(in...)
+	if line := oneErrorLine(t, r); r.code != ExitFailure || !strings.Contains(line, "not initialised") {
+		t.Errorf("vrm keys rm -ZcO... --yes: exit %d, %q", r.code, line)
+	}
+}

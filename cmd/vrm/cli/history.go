@@ -16,8 +16,9 @@ import (
 const ledgerPage = 1000
 
 // rememberHead records head, the vault's ledger head after this device
-// appended the ledger entry entry (a consent record or a revocation), as
-// the last head vrm saw. It does so only when the ledger provably extends
+// appended the ledger entry entry (a consent record, a revocation or an
+// owner-key removal; "" when the caller does not hold it, and the links
+// are then followed from the saved head), as the last head vrm saw. It does so only when the ledger provably extends
 // the head saved before: from the saved head to head, each entry's prev is
 // the hash of the entry before it. Otherwise the saved head is kept, so
 // that vrm verify still catches a host that dropped or rewrote history, and

@@ -51,6 +51,10 @@ func (a *app) open() (*session, error) {
 // Close closes the connection.
 func (s *session) Close() error { return s.client.Close() }
 
+// msgSuspended is the whole message of the FAILED_PRECONDITION status a
+// vault its host suspended answers every owner and brand call with.
+const msgSuspended = "vault suspended"
+
 // rpcError turns the error of a call to the vault at addr into the error
 // vrm reports: the status message (which names the path and the rule) for
 // refusals, and a sentence about the vault for transport failures.
@@ -68,11 +72,15 @@ func rpcError(addr vaultconn.Address, timeout time.Duration, err error) error {
 		return errors.New("interrupted")
 	case codes.OK:
 		return err
+	case codes.FailedPrecondition:
+		if st.Message() == msgSuspended {
+			return fmt.Errorf("the vault at %s is suspended by its host: it refuses your calls and brands' until the host resumes it; ask your host why", addr)
+		}
 	case codes.Unauthenticated:
 		if strings.HasSuffix(st.Message(), "unknown key") {
 			// The vault cannot tell an unknown key from a vault that
 			// does not exist (by design); say both.
-			return fmt.Errorf("%s: the vault at %s does not know this device's key (not enrolled there, or the vault was deleted)", st.Message(), addr)
+			return fmt.Errorf("%s: the vault at %s does not know this device's key (not enrolled there, removed from it, or the vault was deleted)", st.Message(), addr)
 		}
 	}
 	return errors.New(st.Message())

@@ -71,9 +71,9 @@ signed or hashed:
     is signed by an owner key in force at that point, and each links to the
     one before it by hash;
   - that the ledger extends the head vrm saw last (saved in config.json by
-    vrm init, grant, deny, revoke and verify). If it does not, the vault's
-    host dropped or rewrote history: vrm warns loudly, exits with status 1
-    and keeps the saved head;
+    vrm init, grant, deny, revoke, keys rm and verify). If it does not, the
+    vault's host dropped or rewrote history: vrm warns loudly, exits with
+    status 1 and keeps the saved head;
   - the vault's descriptor (which brands use to check your consent receipts):
     signed by the vault key pinned at vrm init (or now, on first use), and
     listing the owner keys of the ledger;

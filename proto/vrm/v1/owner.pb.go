@@ -296,7 +296,26 @@ type GetStatusResponse struct {
 	// The vault's latest change sequence number.
 	LastSeq uint64 `protobuf:"varint,5,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
 	// The vault's limits.
-	Limits        *Limits `protobuf:"bytes,6,opt,name=limits,proto3" json:"limits,omitempty"`
+	Limits *Limits `protobuf:"bytes,6,opt,name=limits,proto3" json:"limits,omitempty"`
+	// The id of the host that serves the vault (the "aud" of its host admin
+	// calls); empty when vaultd serves a single vault.
+	HostId string `protobuf:"bytes,7,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	// The quota in force: the host's defaults with the vault's own settings
+	// over them. A calls_per_second or brand_calls_per_second of 0 means
+	// unlimited; brand_open_streams is the bound the server applies.
+	Quota *VaultQuota `protobuf:"bytes,8,opt,name=quota,proto3" json:"quota,omitempty"`
+	// Whether the host has suspended the vault. A suspended vault refuses
+	// owner calls, this one included, with FAILED_PRECONDITION "vault
+	// suspended"; an answer carries true only when the suspension came
+	// between the check of the call's proof and the read of the status.
+	Suspended bool `protobuf:"varint,9,opt,name=suspended,proto3" json:"suspended,omitempty"`
+	// The number of consents, in any state (as HostService.ListVaults
+	// counts them).
+	ConsentCount int64 `protobuf:"varint,10,opt,name=consent_count,json=consentCount,proto3" json:"consent_count,omitempty"`
+	// The calls to the vault that the serving vaultd answered since it
+	// started, as HostService.ListVaults counts them (this call not
+	// included).
+	CallCount     int64 `protobuf:"varint,11,opt,name=call_count,json=callCount,proto3" json:"call_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -371,6 +390,41 @@ func (x *GetStatusResponse) GetLimits() *Limits {
 		return x.Limits
 	}
 	return nil
+}
+
+func (x *GetStatusResponse) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *GetStatusResponse) GetQuota() *VaultQuota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+func (x *GetStatusResponse) GetSuspended() bool {
+	if x != nil {
+		return x.Suspended
+	}
+	return false
+}
+
+func (x *GetStatusResponse) GetConsentCount() int64 {
+	if x != nil {
+		return x.ConsentCount
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetCallCount() int64 {
+	if x != nil {
+		return x.CallCount
+	}
+	return 0
 }
 
 // Limits are the vault's size and count limits.
@@ -1835,7 +1889,8 @@ func (x *CreateEnrollmentCodeRequest) GetVaultId() string {
 // CreateEnrollmentCodeResponse is the response of OwnerService.CreateEnrollmentCode.
 type CreateEnrollmentCodeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The one-time code.
+	// The one-time code, for EnrollRequest.code on the new device. The vault
+	// keeps only its hash.
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// When the code expires.
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
@@ -1892,8 +1947,15 @@ type RemoveOwnerKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The vault; must equal the proof's "aud".
 	VaultId string `protobuf:"bytes,1,opt,name=vault_id,json=vaultId,proto3" json:"vault_id,omitempty"`
-	// The thumbprint of the key to remove.
-	Jkt           string `protobuf:"bytes,2,opt,name=jkt,proto3" json:"jkt,omitempty"`
+	// The thumbprint of the key to remove; must equal the key entry's jkt.
+	Jkt string `protobuf:"bytes,2,opt,name=jkt,proto3" json:"jkt,omitempty"`
+	// The ledger entry that records the removal (a compact JWS, typ
+	// vrm-key+jwt, op "remove", naming jkt, signed by an owner key in force:
+	// another device's, or the removed key itself), extending the ledger
+	// head. If it does not extend the head, the call fails with
+	// FAILED_PRECONDITION carrying the head as a LedgerHead detail, and
+	// nothing changes: sign again and retry.
+	KeyEntry      string `protobuf:"bytes,3,opt,name=key_entry,json=keyEntry,proto3" json:"key_entry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1942,9 +2004,18 @@ func (x *RemoveOwnerKeyRequest) GetJkt() string {
 	return ""
 }
 
+func (x *RemoveOwnerKeyRequest) GetKeyEntry() string {
+	if x != nil {
+		return x.KeyEntry
+	}
+	return ""
+}
+
 // RemoveOwnerKeyResponse is the response of OwnerService.RemoveOwnerKey.
 type RemoveOwnerKeyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ledger head after the key entry was appended.
+	LedgerHead    *LedgerHead `protobuf:"bytes,1,opt,name=ledger_head,json=ledgerHead,proto3" json:"ledger_head,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1979,11 +2050,18 @@ func (*RemoveOwnerKeyResponse) Descriptor() ([]byte, []int) {
 	return file_vrm_v1_owner_proto_rawDescGZIP(), []int{32}
 }
 
+func (x *RemoveOwnerKeyResponse) GetLedgerHead() *LedgerHead {
+	if x != nil {
+		return x.LedgerHead
+	}
+	return nil
+}
+
 var File_vrm_v1_owner_proto protoreflect.FileDescriptor
 
 const file_vrm_v1_owner_proto_rawDesc = "" +
 	"\n" +
-	"\x12vrm/v1/owner.proto\x12\x06vrm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vrm/v1/consent.proto\x1a\x14vrm/v1/profile.proto\"|\n" +
+	"\x12vrm/v1/owner.proto\x12\x06vrm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vrm/v1/consent.proto\x1a\x11vrm/v1/host.proto\x1a\x14vrm/v1/profile.proto\"|\n" +
 	"\rEnrollRequest\x12\x19\n" +
 	"\bvault_id\x18\x01 \x01(\tR\avaultId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x1f\n" +
@@ -2003,7 +2081,7 @@ const file_vrm_v1_owner_proto_rawDesc = "" +
 	"deviceName\x12;\n" +
 	"\venroll_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"enrollTime\x12\x10\n" +
-	"\x03jwk\x18\x04 \x01(\tR\x03jwk\"\xe8\x01\n" +
+	"\x03jwk\x18\x04 \x01(\tR\x03jwk\"\x8d\x03\n" +
 	"\x11GetStatusResponse\x12\x19\n" +
 	"\bvault_id\x18\x01 \x01(\tR\avaultId\x12/\n" +
 	"\n" +
@@ -2012,7 +2090,14 @@ const file_vrm_v1_owner_proto_rawDesc = "" +
 	"fieldCount\x12#\n" +
 	"\rprofile_bytes\x18\x04 \x01(\x03R\fprofileBytes\x12\x19\n" +
 	"\blast_seq\x18\x05 \x01(\x04R\alastSeq\x12&\n" +
-	"\x06limits\x18\x06 \x01(\v2\x0e.vrm.v1.LimitsR\x06limits\"\xf8\x01\n" +
+	"\x06limits\x18\x06 \x01(\v2\x0e.vrm.v1.LimitsR\x06limits\x12\x17\n" +
+	"\ahost_id\x18\a \x01(\tR\x06hostId\x12(\n" +
+	"\x05quota\x18\b \x01(\v2\x12.vrm.v1.VaultQuotaR\x05quota\x12\x1c\n" +
+	"\tsuspended\x18\t \x01(\bR\tsuspended\x12#\n" +
+	"\rconsent_count\x18\n" +
+	" \x01(\x03R\fconsentCount\x12\x1d\n" +
+	"\n" +
+	"call_count\x18\v \x01(\x03R\tcallCount\"\xf8\x01\n" +
 	"\x06Limits\x12&\n" +
 	"\x0fmax_value_bytes\x18\x01 \x01(\x03R\rmaxValueBytes\x12/\n" +
 	"\x14max_fields_per_batch\x18\x02 \x01(\x03R\x11maxFieldsPerBatch\x12$\n" +
@@ -2109,11 +2194,14 @@ const file_vrm_v1_owner_proto_rawDesc = "" +
 	"\x1cCreateEnrollmentCodeResponse\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"D\n" +
+	"expireTime\"a\n" +
 	"\x15RemoveOwnerKeyRequest\x12\x19\n" +
 	"\bvault_id\x18\x01 \x01(\tR\avaultId\x12\x10\n" +
-	"\x03jkt\x18\x02 \x01(\tR\x03jkt\"\x18\n" +
-	"\x16RemoveOwnerKeyResponse2\x9f\t\n" +
+	"\x03jkt\x18\x02 \x01(\tR\x03jkt\x12\x1b\n" +
+	"\tkey_entry\x18\x03 \x01(\tR\bkeyEntry\"M\n" +
+	"\x16RemoveOwnerKeyResponse\x123\n" +
+	"\vledger_head\x18\x01 \x01(\v2\x12.vrm.v1.LedgerHeadR\n" +
+	"ledgerHead2\x9f\t\n" +
 	"\fOwnerService\x127\n" +
 	"\x06Enroll\x12\x15.vrm.v1.EnrollRequest\x1a\x16.vrm.v1.EnrollResponse\x12@\n" +
 	"\tGetStatus\x12\x18.vrm.v1.GetStatusRequest\x1a\x19.vrm.v1.GetStatusResponse\x12C\n" +
@@ -2180,79 +2268,82 @@ var file_vrm_v1_owner_proto_goTypes = []any{
 	(*RemoveOwnerKeyRequest)(nil),        // 31: vrm.v1.RemoveOwnerKeyRequest
 	(*RemoveOwnerKeyResponse)(nil),       // 32: vrm.v1.RemoveOwnerKeyResponse
 	(*timestamppb.Timestamp)(nil),        // 33: google.protobuf.Timestamp
-	(*Field)(nil),                        // 34: vrm.v1.Field
-	(*FieldChange)(nil),                  // 35: vrm.v1.FieldChange
-	(ConsentState)(0),                    // 36: vrm.v1.ConsentState
-	(*AccessRequest)(nil),                // 37: vrm.v1.AccessRequest
-	(*Consent)(nil),                      // 38: vrm.v1.Consent
-	(*LedgerEntry)(nil),                  // 39: vrm.v1.LedgerEntry
-	(*AuditEntry)(nil),                   // 40: vrm.v1.AuditEntry
-	(*AuditCheckpoint)(nil),              // 41: vrm.v1.AuditCheckpoint
+	(*VaultQuota)(nil),                   // 34: vrm.v1.VaultQuota
+	(*Field)(nil),                        // 35: vrm.v1.Field
+	(*FieldChange)(nil),                  // 36: vrm.v1.FieldChange
+	(ConsentState)(0),                    // 37: vrm.v1.ConsentState
+	(*AccessRequest)(nil),                // 38: vrm.v1.AccessRequest
+	(*Consent)(nil),                      // 39: vrm.v1.Consent
+	(*LedgerEntry)(nil),                  // 40: vrm.v1.LedgerEntry
+	(*AuditEntry)(nil),                   // 41: vrm.v1.AuditEntry
+	(*AuditCheckpoint)(nil),              // 42: vrm.v1.AuditCheckpoint
 }
 var file_vrm_v1_owner_proto_depIdxs = []int32{
 	14, // 0: vrm.v1.EnrollResponse.ledger_head:type_name -> vrm.v1.LedgerHead
 	33, // 1: vrm.v1.OwnerKey.enroll_time:type_name -> google.protobuf.Timestamp
 	3,  // 2: vrm.v1.GetStatusResponse.owner_keys:type_name -> vrm.v1.OwnerKey
 	5,  // 3: vrm.v1.GetStatusResponse.limits:type_name -> vrm.v1.Limits
-	34, // 4: vrm.v1.GetProfileResponse.fields:type_name -> vrm.v1.Field
-	35, // 5: vrm.v1.UpdateProfileRequest.changes:type_name -> vrm.v1.FieldChange
-	34, // 6: vrm.v1.UpdateProfileResponse.fields:type_name -> vrm.v1.Field
-	36, // 7: vrm.v1.ListAccessRequestsRequest.state:type_name -> vrm.v1.ConsentState
-	37, // 8: vrm.v1.ListAccessRequestsResponse.requests:type_name -> vrm.v1.AccessRequest
-	37, // 9: vrm.v1.GetAccessRequestResponse.request:type_name -> vrm.v1.AccessRequest
-	14, // 10: vrm.v1.GetAccessRequestResponse.ledger_head:type_name -> vrm.v1.LedgerHead
-	38, // 11: vrm.v1.SubmitConsentResponse.consent:type_name -> vrm.v1.Consent
-	14, // 12: vrm.v1.SubmitConsentResponse.ledger_head:type_name -> vrm.v1.LedgerHead
-	38, // 13: vrm.v1.SubmitRevocationResponse.consent:type_name -> vrm.v1.Consent
-	14, // 14: vrm.v1.SubmitRevocationResponse.ledger_head:type_name -> vrm.v1.LedgerHead
-	36, // 15: vrm.v1.ListConsentsRequest.state:type_name -> vrm.v1.ConsentState
-	38, // 16: vrm.v1.ListConsentsResponse.consents:type_name -> vrm.v1.Consent
-	39, // 17: vrm.v1.GetLedgerResponse.entries:type_name -> vrm.v1.LedgerEntry
-	14, // 18: vrm.v1.GetLedgerResponse.head:type_name -> vrm.v1.LedgerHead
-	33, // 19: vrm.v1.ListAuditEntriesRequest.since:type_name -> google.protobuf.Timestamp
-	40, // 20: vrm.v1.ListAuditEntriesResponse.entries:type_name -> vrm.v1.AuditEntry
-	41, // 21: vrm.v1.ListAuditEntriesResponse.checkpoints:type_name -> vrm.v1.AuditCheckpoint
-	34, // 22: vrm.v1.ExportVaultResponse.fields:type_name -> vrm.v1.Field
-	37, // 23: vrm.v1.ExportVaultResponse.requests:type_name -> vrm.v1.AccessRequest
-	38, // 24: vrm.v1.ExportVaultResponse.consents:type_name -> vrm.v1.Consent
-	39, // 25: vrm.v1.ExportVaultResponse.ledger:type_name -> vrm.v1.LedgerEntry
-	40, // 26: vrm.v1.ExportVaultResponse.audit:type_name -> vrm.v1.AuditEntry
-	33, // 27: vrm.v1.CreateEnrollmentCodeResponse.expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 28: vrm.v1.OwnerService.Enroll:input_type -> vrm.v1.EnrollRequest
-	2,  // 29: vrm.v1.OwnerService.GetStatus:input_type -> vrm.v1.GetStatusRequest
-	6,  // 30: vrm.v1.OwnerService.GetProfile:input_type -> vrm.v1.GetProfileRequest
-	8,  // 31: vrm.v1.OwnerService.UpdateProfile:input_type -> vrm.v1.UpdateProfileRequest
-	10, // 32: vrm.v1.OwnerService.ListAccessRequests:input_type -> vrm.v1.ListAccessRequestsRequest
-	12, // 33: vrm.v1.OwnerService.GetAccessRequest:input_type -> vrm.v1.GetAccessRequestRequest
-	15, // 34: vrm.v1.OwnerService.SubmitConsent:input_type -> vrm.v1.SubmitConsentRequest
-	17, // 35: vrm.v1.OwnerService.SubmitRevocation:input_type -> vrm.v1.SubmitRevocationRequest
-	19, // 36: vrm.v1.OwnerService.ListConsents:input_type -> vrm.v1.ListConsentsRequest
-	21, // 37: vrm.v1.OwnerService.GetLedger:input_type -> vrm.v1.GetLedgerRequest
-	23, // 38: vrm.v1.OwnerService.ListAuditEntries:input_type -> vrm.v1.ListAuditEntriesRequest
-	25, // 39: vrm.v1.OwnerService.ExportVault:input_type -> vrm.v1.ExportVaultRequest
-	27, // 40: vrm.v1.OwnerService.DeleteVault:input_type -> vrm.v1.DeleteVaultRequest
-	29, // 41: vrm.v1.OwnerService.CreateEnrollmentCode:input_type -> vrm.v1.CreateEnrollmentCodeRequest
-	31, // 42: vrm.v1.OwnerService.RemoveOwnerKey:input_type -> vrm.v1.RemoveOwnerKeyRequest
-	1,  // 43: vrm.v1.OwnerService.Enroll:output_type -> vrm.v1.EnrollResponse
-	4,  // 44: vrm.v1.OwnerService.GetStatus:output_type -> vrm.v1.GetStatusResponse
-	7,  // 45: vrm.v1.OwnerService.GetProfile:output_type -> vrm.v1.GetProfileResponse
-	9,  // 46: vrm.v1.OwnerService.UpdateProfile:output_type -> vrm.v1.UpdateProfileResponse
-	11, // 47: vrm.v1.OwnerService.ListAccessRequests:output_type -> vrm.v1.ListAccessRequestsResponse
-	13, // 48: vrm.v1.OwnerService.GetAccessRequest:output_type -> vrm.v1.GetAccessRequestResponse
-	16, // 49: vrm.v1.OwnerService.SubmitConsent:output_type -> vrm.v1.SubmitConsentResponse
-	18, // 50: vrm.v1.OwnerService.SubmitRevocation:output_type -> vrm.v1.SubmitRevocationResponse
-	20, // 51: vrm.v1.OwnerService.ListConsents:output_type -> vrm.v1.ListConsentsResponse
-	22, // 52: vrm.v1.OwnerService.GetLedger:output_type -> vrm.v1.GetLedgerResponse
-	24, // 53: vrm.v1.OwnerService.ListAuditEntries:output_type -> vrm.v1.ListAuditEntriesResponse
-	26, // 54: vrm.v1.OwnerService.ExportVault:output_type -> vrm.v1.ExportVaultResponse
-	28, // 55: vrm.v1.OwnerService.DeleteVault:output_type -> vrm.v1.DeleteVaultResponse
-	30, // 56: vrm.v1.OwnerService.CreateEnrollmentCode:output_type -> vrm.v1.CreateEnrollmentCodeResponse
-	32, // 57: vrm.v1.OwnerService.RemoveOwnerKey:output_type -> vrm.v1.RemoveOwnerKeyResponse
-	43, // [43:58] is the sub-list for method output_type
-	28, // [28:43] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	34, // 4: vrm.v1.GetStatusResponse.quota:type_name -> vrm.v1.VaultQuota
+	35, // 5: vrm.v1.GetProfileResponse.fields:type_name -> vrm.v1.Field
+	36, // 6: vrm.v1.UpdateProfileRequest.changes:type_name -> vrm.v1.FieldChange
+	35, // 7: vrm.v1.UpdateProfileResponse.fields:type_name -> vrm.v1.Field
+	37, // 8: vrm.v1.ListAccessRequestsRequest.state:type_name -> vrm.v1.ConsentState
+	38, // 9: vrm.v1.ListAccessRequestsResponse.requests:type_name -> vrm.v1.AccessRequest
+	38, // 10: vrm.v1.GetAccessRequestResponse.request:type_name -> vrm.v1.AccessRequest
+	14, // 11: vrm.v1.GetAccessRequestResponse.ledger_head:type_name -> vrm.v1.LedgerHead
+	39, // 12: vrm.v1.SubmitConsentResponse.consent:type_name -> vrm.v1.Consent
+	14, // 13: vrm.v1.SubmitConsentResponse.ledger_head:type_name -> vrm.v1.LedgerHead
+	39, // 14: vrm.v1.SubmitRevocationResponse.consent:type_name -> vrm.v1.Consent
+	14, // 15: vrm.v1.SubmitRevocationResponse.ledger_head:type_name -> vrm.v1.LedgerHead
+	37, // 16: vrm.v1.ListConsentsRequest.state:type_name -> vrm.v1.ConsentState
+	39, // 17: vrm.v1.ListConsentsResponse.consents:type_name -> vrm.v1.Consent
+	40, // 18: vrm.v1.GetLedgerResponse.entries:type_name -> vrm.v1.LedgerEntry
+	14, // 19: vrm.v1.GetLedgerResponse.head:type_name -> vrm.v1.LedgerHead
+	33, // 20: vrm.v1.ListAuditEntriesRequest.since:type_name -> google.protobuf.Timestamp
+	41, // 21: vrm.v1.ListAuditEntriesResponse.entries:type_name -> vrm.v1.AuditEntry
+	42, // 22: vrm.v1.ListAuditEntriesResponse.checkpoints:type_name -> vrm.v1.AuditCheckpoint
+	35, // 23: vrm.v1.ExportVaultResponse.fields:type_name -> vrm.v1.Field
+	38, // 24: vrm.v1.ExportVaultResponse.requests:type_name -> vrm.v1.AccessRequest
+	39, // 25: vrm.v1.ExportVaultResponse.consents:type_name -> vrm.v1.Consent
+	40, // 26: vrm.v1.ExportVaultResponse.ledger:type_name -> vrm.v1.LedgerEntry
+	41, // 27: vrm.v1.ExportVaultResponse.audit:type_name -> vrm.v1.AuditEntry
+	33, // 28: vrm.v1.CreateEnrollmentCodeResponse.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 29: vrm.v1.RemoveOwnerKeyResponse.ledger_head:type_name -> vrm.v1.LedgerHead
+	0,  // 30: vrm.v1.OwnerService.Enroll:input_type -> vrm.v1.EnrollRequest
+	2,  // 31: vrm.v1.OwnerService.GetStatus:input_type -> vrm.v1.GetStatusRequest
+	6,  // 32: vrm.v1.OwnerService.GetProfile:input_type -> vrm.v1.GetProfileRequest
+	8,  // 33: vrm.v1.OwnerService.UpdateProfile:input_type -> vrm.v1.UpdateProfileRequest
+	10, // 34: vrm.v1.OwnerService.ListAccessRequests:input_type -> vrm.v1.ListAccessRequestsRequest
+	12, // 35: vrm.v1.OwnerService.GetAccessRequest:input_type -> vrm.v1.GetAccessRequestRequest
+	15, // 36: vrm.v1.OwnerService.SubmitConsent:input_type -> vrm.v1.SubmitConsentRequest
+	17, // 37: vrm.v1.OwnerService.SubmitRevocation:input_type -> vrm.v1.SubmitRevocationRequest
+	19, // 38: vrm.v1.OwnerService.ListConsents:input_type -> vrm.v1.ListConsentsRequest
+	21, // 39: vrm.v1.OwnerService.GetLedger:input_type -> vrm.v1.GetLedgerRequest
+	23, // 40: vrm.v1.OwnerService.ListAuditEntries:input_type -> vrm.v1.ListAuditEntriesRequest
+	25, // 41: vrm.v1.OwnerService.ExportVault:input_type -> vrm.v1.ExportVaultRequest
+	27, // 42: vrm.v1.OwnerService.DeleteVault:input_type -> vrm.v1.DeleteVaultRequest
+	29, // 43: vrm.v1.OwnerService.CreateEnrollmentCode:input_type -> vrm.v1.CreateEnrollmentCodeRequest
+	31, // 44: vrm.v1.OwnerService.RemoveOwnerKey:input_type -> vrm.v1.RemoveOwnerKeyRequest
+	1,  // 45: vrm.v1.OwnerService.Enroll:output_type -> vrm.v1.EnrollResponse
+	4,  // 46: vrm.v1.OwnerService.GetStatus:output_type -> vrm.v1.GetStatusResponse
+	7,  // 47: vrm.v1.OwnerService.GetProfile:output_type -> vrm.v1.GetProfileResponse
+	9,  // 48: vrm.v1.OwnerService.UpdateProfile:output_type -> vrm.v1.UpdateProfileResponse
+	11, // 49: vrm.v1.OwnerService.ListAccessRequests:output_type -> vrm.v1.ListAccessRequestsResponse
+	13, // 50: vrm.v1.OwnerService.GetAccessRequest:output_type -> vrm.v1.GetAccessRequestResponse
+	16, // 51: vrm.v1.OwnerService.SubmitConsent:output_type -> vrm.v1.SubmitConsentResponse
+	18, // 52: vrm.v1.OwnerService.SubmitRevocation:output_type -> vrm.v1.SubmitRevocationResponse
+	20, // 53: vrm.v1.OwnerService.ListConsents:output_type -> vrm.v1.ListConsentsResponse
+	22, // 54: vrm.v1.OwnerService.GetLedger:output_type -> vrm.v1.GetLedgerResponse
+	24, // 55: vrm.v1.OwnerService.ListAuditEntries:output_type -> vrm.v1.ListAuditEntriesResponse
+	26, // 56: vrm.v1.OwnerService.ExportVault:output_type -> vrm.v1.ExportVaultResponse
+	28, // 57: vrm.v1.OwnerService.DeleteVault:output_type -> vrm.v1.DeleteVaultResponse
+	30, // 58: vrm.v1.OwnerService.CreateEnrollmentCode:output_type -> vrm.v1.CreateEnrollmentCodeResponse
+	32, // 59: vrm.v1.OwnerService.RemoveOwnerKey:output_type -> vrm.v1.RemoveOwnerKeyResponse
+	45, // [45:60] is the sub-list for method output_type
+	30, // [30:45] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_vrm_v1_owner_proto_init() }
@@ -2261,6 +2352,7 @@ func file_vrm_v1_owner_proto_init() {
 		return
 	}
 	file_vrm_v1_consent_proto_init()
+	file_vrm_v1_host_proto_init()
 	file_vrm_v1_profile_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

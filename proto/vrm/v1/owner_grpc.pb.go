@@ -47,7 +47,8 @@ type OwnerServiceClient interface {
 	// Enroll registers the proof's `jwk` as an owner key of the vault, in
 	// exchange for a one-time enrolment code.
 	Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error)
-	// GetStatus returns the vault's identity and usage figures.
+	// GetStatus returns the vault's identity, owner keys, usage figures and
+	// hosting: the host that serves it and the quota in force.
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
 	// GetProfile returns profile fields.
 	GetProfile(ctx context.Context, in *GetProfileRequest, opts ...grpc.CallOption) (*GetProfileResponse, error)
@@ -74,9 +75,13 @@ type OwnerServiceClient interface {
 	ExportVault(ctx context.Context, in *ExportVaultRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportVaultResponse], error)
 	// DeleteVault erases the vault and everything in it.
 	DeleteVault(ctx context.Context, in *DeleteVaultRequest, opts ...grpc.CallOption) (*DeleteVaultResponse, error)
-	// CreateEnrollmentCode issues a one-time code to enrol another device.
+	// CreateEnrollmentCode issues a one-time code to enrol another device,
+	// exactly like the code a host issues with the vault: the new device
+	// spends it with Enroll.
 	CreateEnrollmentCode(ctx context.Context, in *CreateEnrollmentCodeRequest, opts ...grpc.CallOption) (*CreateEnrollmentCodeResponse, error)
-	// RemoveOwnerKey removes an owner key (never the last one).
+	// RemoveOwnerKey appends an owner-signed "remove" key entry to the
+	// ledger and removes the owner key, in one transaction. The last owner
+	// key cannot be removed.
 	RemoveOwnerKey(ctx context.Context, in *RemoveOwnerKeyRequest, opts ...grpc.CallOption) (*RemoveOwnerKeyResponse, error)
 }
 
@@ -258,7 +263,8 @@ type OwnerServiceServer interface {
 	// Enroll registers the proof's `jwk` as an owner key of the vault, in
 	// exchange for a one-time enrolment code.
 	Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error)
-	// GetStatus returns the vault's identity and usage figures.
+	// GetStatus returns the vault's identity, owner keys, usage figures and
+	// hosting: the host that serves it and the quota in force.
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
 	// GetProfile returns profile fields.
 	GetProfile(context.Context, *GetProfileRequest) (*GetProfileResponse, error)
@@ -285,9 +291,13 @@ type OwnerServiceServer interface {
 	ExportVault(*ExportVaultRequest, grpc.ServerStreamingServer[ExportVaultResponse]) error
 	// DeleteVault erases the vault and everything in it.
 	DeleteVault(context.Context, *DeleteVaultRequest) (*DeleteVaultResponse, error)
-	// CreateEnrollmentCode issues a one-time code to enrol another device.
+	// CreateEnrollmentCode issues a one-time code to enrol another device,
+	// exactly like the code a host issues with the vault: the new device
+	// spends it with Enroll.
 	CreateEnrollmentCode(context.Context, *CreateEnrollmentCodeRequest) (*CreateEnrollmentCodeResponse, error)
-	// RemoveOwnerKey removes an owner key (never the last one).
+	// RemoveOwnerKey appends an owner-signed "remove" key entry to the
+	// ledger and removes the owner key, in one transaction. The last owner
+	// key cannot be removed.
 	RemoveOwnerKey(context.Context, *RemoveOwnerKeyRequest) (*RemoveOwnerKeyResponse, error)
 	mustEmbedUnimplementedOwnerServiceServer()
 }
