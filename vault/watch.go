@@ -121,7 +121,10 @@ func (h *Host) WatchProfile(ctx context.Context, vaultID string, c Caller, opts 
 	cursor := opts.After
 	var grant watchGrant
 	var first *WatchEvent
-	err = h.update(ctx, vaultID, func(tx store.Tx) error {
+	// The start reads and checks, then appends its audit entry: run with
+	// the other reads and watch starts of the vault (groupCommit), so that
+	// many watches started at once do not conflict on the audit chain.
+	start := func(tx store.Tx) error {
 		first = nil
 		now := h.now()
 		all, err := loadBrandConsents(tx, c.JKT, h.caches.consents)
@@ -157,6 +160,12 @@ func (h *Host) WatchProfile(ctx context.Context, vaultID string, c Caller, opts 
 				}
 			}
 			first = &ev
+		}
+		return nil
+	}
+	err = h.groups.run(ctx, h, vaultID, func(tx store.Tx) error {
+		if err := start(tx); err != nil {
+			return refuse(err) // nothing written yet
 		}
 		return h.appendAudit(tx, vaultID, c, grant.ids, nil, "watch_start")
 	})

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"crypto/rand"
 	"sync"
 	"testing"
@@ -195,4 +196,46 @@ func publicConn(t *testing.T, v *vaulttest.Vault) *grpc.ClientConn {
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
+}
+
+// TestManyWatchesStartAtOnce: watch starts of one vault append to its
+// audit chain; started together they share a transaction instead of
+// conflicting, so 64 streams opened at the same moment all start (64 used to exhaust the store's conflict retries and get ABORTED).
+func TestManyWatchesStartAtOnce(t *testing.T) {
+	v := vaulttest.Start(t, vaulttest.Options{MaxStreamsPerBrand: 128})
+	o := setupProfile(t, v)
+	b, _ := grantedBrand(t, v, o, 0, "watch:name.*")
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	const streams = 64
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		mu    sync.Mutex
+		errs  []error
+	)
+	for range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			s, err := b.Watch(ctx, 0)
+			if err == nil {
+				var first *vrmv1.WatchProfileResponse
+				if first, err = s.Recv(); err == nil && len(first.GetFields()) != 2 {
+					err = status.Errorf(codes.Internal, "first event has %d fields, want 2", len(first.GetFields()))
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d watch starts failed, first: %v", len(errs), streams, errs[0])
+	}
 }
