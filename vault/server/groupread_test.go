@@ -200,7 +200,9 @@ func publicConn(t *testing.T, v *vaulttest.Vault) *grpc.ClientConn {
 
 // TestManyWatchesStartAtOnce: watch starts of one vault append to its
 // audit chain; started together they share a transaction instead of
-// conflicting, so 64 streams opened at the same moment all start (64 used to exhaust the store's conflict retries and get ABORTED).
+// conflicting, so 64 streams opened at the same moment all start (run
+// apart, about half of them used to run out of conflict retries and get
+// ABORTED).
 func TestManyWatchesStartAtOnce(t *testing.T) {
 	v := vaulttest.Start(t, vaulttest.Options{MaxStreamsPerBrand: 128})
 	o := setupProfile(t, v)
