@@ -118,7 +118,7 @@ func (g *groupCommit) run(ctx context.Context, h *Host, vaultID string, fn func(
 // that each gets the answer it would have had alone.
 func (g *groupCommit) commit(ctx context.Context, h *Host, vaultID string, group []*groupOp) {
 	if len(group) > 1 {
-		err := h.update(ctx, vaultID, func(tx store.Tx) error {
+		err := h.updateAlone(ctx, vaultID, func(tx store.Tx) error {
 			for _, o := range group {
 				o.err = o.fn(tx)
 				var r *refusal
@@ -133,7 +133,7 @@ func (g *groupCommit) commit(ctx context.Context, h *Host, vaultID string, group
 		}
 	}
 	for _, o := range group {
-		o.err = h.update(ctx, vaultID, o.fn)
+		o.err = h.updateAlone(ctx, vaultID, o.fn)
 	}
 }
 

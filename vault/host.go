@@ -234,8 +234,20 @@ func (h *Host) view(ctx context.Context, vaultID string, fn func(store.Tx) error
 }
 
 // update runs fn in a read-write transaction of the vault, mapping a
-// missing vault to ErrVaultNotFound.
+// missing vault to ErrVaultNotFound. Every write transaction of a vault
+// touches its audit chain or change sequence, so run apart they conflict
+// and retry: they go through the vault's groupCommit, which runs the ones
+// that arrive together one after another in a single transaction (and,
+// should one of them fail, each in a transaction of its own).
 func (h *Host) update(ctx context.Context, vaultID string, fn func(store.Tx) error) error {
+	if !publicVaultID(vaultID) {
+		return ErrVaultNotFound
+	}
+	return h.groups.run(ctx, h, vaultID, fn)
+}
+
+// updateAlone runs fn in a read-write transaction of its own.
+func (h *Host) updateAlone(ctx context.Context, vaultID string, fn func(store.Tx) error) error {
 	if !publicVaultID(vaultID) {
 		return ErrVaultNotFound
 	}

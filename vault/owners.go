@@ -294,7 +294,11 @@ func (c replayCache) Remember(ctx context.Context, jkt, jti string, until time.T
 		}
 	}
 	return update(ctx, c.vault, func(tx store.Tx) error {
-		return rememberProof(tx, c.h.now(), ProofUse{JKT: jkt, JTI: jti, Until: until})
+		err := rememberProof(tx, c.h.now(), ProofUse{JKT: jkt, JTI: jti, Until: until})
+		if errors.Is(err, consent.ErrReplayed) {
+			return refuse(err) // nothing written: the rest of a group goes on
+		}
+		return err
 	})
 }
 
