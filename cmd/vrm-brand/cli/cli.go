@@ -81,6 +81,8 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 )
 
 // programName prefixes every error line.
@@ -149,7 +151,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 type app struct {
 	env      Env
 	output   string        // -o as given
-	format   outputFormat  // resolved before any command runs
+	format   cliout.Format // resolved before any command runs
 	timeout  time.Duration // --timeout
 	tlsCA    string        // --tls-ca
 	insecure bool          // --insecure
@@ -225,7 +227,7 @@ pass -o to choose.`,
 	pf.DurationVar(&a.timeout, "timeout", DefaultTimeout, "deadline of each call to the vault")
 	pf.StringVar(&a.tlsCA, "tls-ca", "", "PEM file of CA certificates to trust instead of the system's")
 	pf.BoolVar(&a.insecure, "insecure", false, "connect without TLS even to a vault that is not on this machine")
-	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions(string(formatTable), string(formatJSON)))
+	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions(string(cliout.Table), string(cliout.JSON)))
 	_ = root.MarkPersistentFlagFilename("tls-ca", "pem", "crt")
 
 	root.AddCommand(a.keygenCommand(), a.requestCommand(), a.statusCommand(), a.readCommand(),
@@ -393,7 +395,7 @@ func argsExactly(n int, what string) cobra.PositionalArgs {
 		case len(args) < n:
 			return usagef(cmd, "missing %s", what)
 		case len(args) > n:
-			return usagef(cmd, "unexpected argument %q", short(args[n]))
+			return usagef(cmd, "unexpected argument %q", cliout.Short(args[n]))
 		}
 		return nil
 	}
@@ -403,7 +405,7 @@ func argsExactly(n int, what string) cobra.PositionalArgs {
 func argsAtMost(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) > n {
-			return usagef(cmd, "unexpected argument %q", short(args[n]))
+			return usagef(cmd, "unexpected argument %q", cliout.Short(args[n]))
 		}
 		return nil
 	}
@@ -412,7 +414,7 @@ func argsAtMost(n int) cobra.PositionalArgs {
 // noArgs is an Args check refusing any argument.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usagef(cmd, "unexpected argument %q", short(args[0]))
+		return usagef(cmd, "unexpected argument %q", cliout.Short(args[0]))
 	}
 	return nil
 }
@@ -420,19 +422,4 @@ func noArgs(cmd *cobra.Command, args []string) error {
 // callContext returns ctx bounded by the --timeout deadline.
 func (a *app) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, a.timeout)
-}
-
-// maxShown bounds how much of an argument a message repeats.
-const maxShown = 64
-
-// short returns s cut to maxShown bytes on a rune boundary, for messages.
-func short(s string) string {
-	if len(s) <= maxShown {
-		return s
-	}
-	n := maxShown
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "..."
 }

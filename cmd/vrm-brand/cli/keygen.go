@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
 
@@ -45,7 +46,7 @@ unless new ones are given.`,
 		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
 			alg, ok := parseAlgorithm(o.alg)
 			if !ok {
-				return usagef(cmd, "--alg must be EdDSA or ES256, got %q", short(o.alg))
+				return usagef(cmd, "--alg must be EdDSA or ES256, got %q", cliout.Short(o.alg))
 			}
 			if err := checkBrandIdentity(o.name, o.url); err != nil {
 				return usagef(cmd, "%v", err)
@@ -109,20 +110,20 @@ func (a *app) keygen(alg consent.Algorithm, name, url string, force bool) error 
 	}
 
 	res := keygenResult{BrandJKT: key.Thumbprint(), Alg: string(key.Algorithm()), KeyFile: keyPath, Name: name, URL: url}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, res)
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, res)
 	}
-	t := newTable()
-	t.row("Brand key:", res.BrandJKT)
-	t.row("Algorithm:", res.Alg)
-	t.row("Key file:", res.KeyFile)
+	t := cliout.NewTable()
+	t.Row("Brand key:", res.BrandJKT)
+	t.Row("Algorithm:", res.Alg)
+	t.Row("Key file:", res.KeyFile)
 	if name != "" {
-		t.row("Name:", name)
+		t.Row("Name:", name)
 	}
 	if url != "" {
-		t.row("URL:", url)
+		t.Row("URL:", url)
 	}
-	return t.writeTo(a.env.Stdout)
+	return t.WriteTo(a.env.Stdout)
 }
 
 // parseAlgorithm parses --alg, case-insensitively.

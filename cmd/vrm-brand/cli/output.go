@@ -1,133 +1,24 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
-	"unicode"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/profile/profilepb"
 )
 
-// outputFormat is how a command prints its result.
-type outputFormat string
-
-// The output formats of -o.
-const (
-	formatTable outputFormat = "table"
-	formatJSON  outputFormat = "json"
-)
-
-// resolveFormat chooses the output format: the -o flag if given, else
-// $VRM_BRAND_FORMAT if set, else table when stdout is a terminal and json
-// otherwise.
-func resolveFormat(flag, env string, stdout io.Writer) (outputFormat, error) {
-	switch {
-	case flag != "":
-		f, ok := parseFormat(flag)
-		if !ok {
-			return "", fmt.Errorf("-o must be table or json, got %q", short(flag))
-		}
-		return f, nil
-	case env != "":
-		f, ok := parseFormat(env)
-		if !ok {
-			return "", fmt.Errorf("%s must be table or json, got %q", envFormat, short(env))
-		}
-		return f, nil
-	case isTerminal(stdout):
-		return formatTable, nil
-	}
-	return formatJSON, nil
-}
-
-func parseFormat(s string) (outputFormat, bool) {
-	switch f := outputFormat(strings.ToLower(strings.TrimSpace(s))); f {
-	case formatTable, formatJSON:
-		return f, true
-	}
-	return "", false
-}
-
-// isTerminal reports whether w is an *os.File on a character device.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// writeJSON writes v to w as one indented JSON document.
-func writeJSON(w io.Writer, v any) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("encode output: %w", err)
-	}
-	return writeOut(w, buf.Bytes())
-}
-
-// writeOut writes data to w, reporting a failed write.
-func writeOut(w io.Writer, data []byte) error {
-	if _, err := w.Write(data); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	return nil
-}
-
-// table writes aligned columns.
-type table struct {
-	buf bytes.Buffer
-	tw  *tabwriter.Writer
-}
-
-func newTable(header ...string) *table {
-	t := &table{}
-	t.tw = tabwriter.NewWriter(&t.buf, 0, 4, 2, ' ', 0)
-	if len(header) > 0 {
-		t.row(header...)
-	}
-	return t
-}
-
-// row adds a row; cells are made safe for one line and one column.
-func (t *table) row(cells ...string) {
-	for i, c := range cells {
-		cells[i] = cell(c)
-	}
-	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
-}
-
-// writeTo flushes the table to w.
-func (t *table) writeTo(w io.Writer) error {
-	if err := t.tw.Flush(); err != nil {
-		return fmt.Errorf("format table: %w", err)
-	}
-	return writeOut(w, t.buf.Bytes())
-}
-
-// cell returns s for a table cell: as is if every character is graphic,
-// else Go-quoted, so that tabs, line breaks and escape sequences in a
-// value (the vault's and the customer's text among them) cannot break the
-// table or reach the terminal.
-func cell(s string) string {
-	if strings.ContainsFunc(s, func(r rune) bool { return r != ' ' && !unicode.IsGraphic(r) }) {
-		return strconv.QuoteToGraphic(s)
-	}
-	return s
+// resolveFormat chooses the output format: the -o flag, else the
+// environment variable envFormat, else table on a terminal and json
+// otherwise (cliout.ResolveFormat).
+func resolveFormat(flag, env string, stdout io.Writer) (cliout.Format, error) {
+	return cliout.ResolveFormat(flag, env, envFormat, stdout)
 }
 
 // fieldOut is a consented profile field in JSON output, as vrm profile get
@@ -155,7 +46,7 @@ func fieldsOut(in []*vrmv1.Field) ([]fieldOut, error) {
 	for _, f := range in {
 		v, err := profilepb.FromProto(f.GetValue())
 		if err != nil {
-			return nil, fmt.Errorf("the vault sent field %s with a bad value: %w", short(f.GetPath()), err)
+			return nil, fmt.Errorf("the vault sent field %s with a bad value: %w", cliout.Short(f.GetPath()), err)
 		}
 		fo := fieldOut{
 			Path:    f.GetPath(),
@@ -195,17 +86,17 @@ func jsonValue(v profile.Value) any {
 // line none when there are no fields.
 func writeFieldsTable(w io.Writer, fields []fieldOut, none string) error {
 	if len(fields) == 0 {
-		return writeOut(w, []byte(none+"\n"))
+		return cliout.WriteOut(w, []byte(none+"\n"))
 	}
-	t := newTable("PATH", "VALUE", "VERSION", "UPDATED")
+	t := cliout.NewTable("PATH", "VALUE", "VERSION", "UPDATED")
 	for _, f := range fields {
 		updated := ""
 		if !f.updated.IsZero() {
 			updated = f.updated.Format(time.RFC3339)
 		}
-		t.row(f.Path, f.value.Text(), strconv.FormatUint(f.Version, 10), updated)
+		t.Row(f.Path, f.value.Text(), strconv.FormatUint(f.Version, 10), updated)
 	}
-	return t.writeTo(w)
+	return t.WriteTo(w)
 }
 
 // formatTime formats t for output: RFC 3339 in UTC, "" for the zero time.

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 )
 
 // readResult is the JSON output of vrm-brand read, shaped like vrm's
@@ -53,8 +54,8 @@ every brand. A read under a revoked consent fails with "consent revoked".`,
 			if err != nil {
 				return err
 			}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, readResult{Vault: addr.String(), Subject: resp.GetSubject(), Fields: fields})
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, readResult{Vault: addr.String(), Subject: resp.GetSubject(), Fields: fields})
 			}
 			return writeFieldsTable(a.env.Stdout, fields, "No consented fields.")
 		}),

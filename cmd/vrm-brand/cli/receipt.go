@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
@@ -80,7 +81,7 @@ the vault from this home is used.`,
 				return usagef(cmd, "--vault: %v", err)
 			}
 			if len(args) == 1 && !validRequestID(args[0]) {
-				return usagef(cmd, "%q is not a request id", short(args[0]))
+				return usagef(cmd, "%q is not a request id", cliout.Short(args[0]))
 			}
 			s, err := a.open(addr)
 			if err != nil {
@@ -95,7 +96,7 @@ the vault from this home is used.`,
 			if err != nil {
 				return err
 			}
-			return writeOut(a.env.Stdout, []byte(rec+"\n"))
+			return cliout.WriteOut(a.env.Stdout, []byte(rec+"\n"))
 		}),
 	}
 	cmd.Flags().StringVar(&vault, "vault", "", "vault address, host:port/<vault-id>")
@@ -168,7 +169,7 @@ pinned). Save it to check receipts offline with verify-receipt --descriptor.`,
 			if err != nil {
 				return err
 			}
-			return writeOut(a.env.Stdout, []byte(d.JWS+"\n"))
+			return cliout.WriteOut(a.env.Stdout, []byte(d.JWS+"\n"))
 		}),
 	}
 	cmd.Flags().StringVar(&vault, "vault", "", "vault address, host:port/<vault-id>")
@@ -296,27 +297,27 @@ func (a *app) verifyReceipt(ctx context.Context, addr vaultconn.Address, file, d
 	default:
 		res.Validity = validityActive
 	}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, res)
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, res)
 	}
-	t := newTable()
-	t.row("Receipt:", "valid: signed by owner key "+res.SignedBy+" of vault "+res.Vault)
-	t.row("Consent:", res.ConsentID)
-	t.row("Request:", res.RequestID)
-	t.row("Brand key:", res.BrandJKT)
-	t.row("Subject:", res.Subject)
-	t.row("Scopes:", orNone(res.Scopes))
-	t.row("Purposes:", orNone(res.Purposes))
-	t.row("Issued:", res.Issued)
-	t.row("Valid:", "from "+res.NotBefore+" until "+res.Expires+" ("+res.Validity+")")
+	t := cliout.NewTable()
+	t.Row("Receipt:", "valid: signed by owner key "+res.SignedBy+" of vault "+res.Vault)
+	t.Row("Consent:", res.ConsentID)
+	t.Row("Request:", res.RequestID)
+	t.Row("Brand key:", res.BrandJKT)
+	t.Row("Subject:", res.Subject)
+	t.Row("Scopes:", orNone(res.Scopes))
+	t.Row("Purposes:", orNone(res.Purposes))
+	t.Row("Issued:", res.Issued)
+	t.Row("Valid:", "from "+res.NotBefore+" until "+res.Expires+" ("+res.Validity+")")
 	vk := res.VaultJKT
 	if res.VaultKeyPinned {
 		vk += " (pinned)"
 	} else {
 		vk += " (not pinned before)"
 	}
-	t.row("Vault key:", vk)
-	return t.writeTo(a.env.Stdout)
+	t.Row("Vault key:", vk)
+	return t.WriteTo(a.env.Stdout)
 }
 
 // readJWS reads a compact JWS saved to file ("-": standard input) by

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vrmvault/vrmvault/clients/brand"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
@@ -207,10 +208,10 @@ func (a *app) request(cmd *cobra.Command, addr vaultconn.Address, name, url stri
 	}
 
 	out := requestOutOf(req)
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, requestResult{Vault: addr.String(), VaultJKT: d0.VaultKey.Thumbprint(), Request: out})
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, requestResult{Vault: addr.String(), VaultJKT: d0.VaultKey.Thumbprint(), Request: out})
 	}
-	return writeOut(a.env.Stdout, []byte(cell(out.RequestID)+"\n"))
+	return cliout.WriteOut(a.env.Stdout, []byte(cliout.Cell(out.RequestID)+"\n"))
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -240,7 +241,7 @@ decision; read it from the output.`,
 				return usagef(cmd, "--vault: %v", err)
 			}
 			if len(args) == 1 && !validRequestID(args[0]) {
-				return usagef(cmd, "%q is not a request id", short(args[0]))
+				return usagef(cmd, "%q is not a request id", cliout.Short(args[0]))
 			}
 			if o.waitTimeout <= 0 {
 				return usagef(cmd, "--wait-timeout must be positive, got %s", o.waitTimeout)
@@ -349,42 +350,42 @@ func statusOf(addr vaultconn.Address, resp requestState) statusResult {
 // printStatus prints the state of a request and its consent.
 func (a *app) printStatus(addr vaultconn.Address, resp *vrmv1.GetConsentResponse) error {
 	res := statusOf(addr, resp)
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, res)
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, res)
 	}
 	r := res.Request
 	state := r.State
 	if res.Consent != nil {
 		state = res.Consent.State
 	}
-	t := newTable()
-	t.row("Request:", r.RequestID)
-	t.row("State:", state)
-	t.row("Vault:", res.Vault)
-	t.row("Brand:", r.BrandName+" <"+r.BrandURL+">")
-	t.row("Brand key:", r.BrandJKT)
-	t.row("Requested:", orNone(r.Scopes))
-	t.row("Purposes:", orNone(r.Purposes))
-	t.row("Duration:", formatDuration(r.duration))
+	t := cliout.NewTable()
+	t.Row("Request:", r.RequestID)
+	t.Row("State:", state)
+	t.Row("Vault:", res.Vault)
+	t.Row("Brand:", r.BrandName+" <"+r.BrandURL+">")
+	t.Row("Brand key:", r.BrandJKT)
+	t.Row("Requested:", orNone(r.Scopes))
+	t.Row("Purposes:", orNone(r.Purposes))
+	t.Row("Duration:", formatDuration(r.duration))
 	if r.Reason != "" {
-		t.row("Reason:", r.Reason)
+		t.Row("Reason:", r.Reason)
 	}
-	t.row("Created:", r.Created)
+	t.Row("Created:", r.Created)
 	if state == "pending" && r.Expires != "" {
-		t.row("Pending until:", r.Expires)
+		t.Row("Pending until:", r.Expires)
 	}
 	if c := res.Consent; c != nil {
-		t.row("Consent:", c.ConsentID)
-		t.row("Granted:", orNone(c.Scopes))
-		t.row("Granted for:", orNone(c.Purposes))
+		t.Row("Consent:", c.ConsentID)
+		t.Row("Granted:", orNone(c.Scopes))
+		t.Row("Granted for:", orNone(c.Purposes))
 		if c.NotBefore != "" || c.Expires != "" {
-			t.row("Valid:", "from "+c.NotBefore+" until "+c.Expires)
+			t.Row("Valid:", "from "+c.NotBefore+" until "+c.Expires)
 		}
 		if c.Subject != "" {
-			t.row("Subject:", c.Subject)
+			t.Row("Subject:", c.Subject)
 		}
 	}
-	return t.writeTo(a.env.Stdout)
+	return t.WriteTo(a.env.Stdout)
 }
 
 // requestOutOf converts a wire request for output.
@@ -435,16 +436,16 @@ func parseDuration(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.ParseInt(n, 10, 64)
 		if err != nil || days <= 0 || days > maxDays || n[0] == '+' {
-			return 0, fmt.Errorf("%q is not a positive whole number of days", short(s))
+			return 0, fmt.Errorf("%q is not a positive whole number of days", cliout.Short(s))
 		}
 		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is neither a Go duration (36h) nor days (90d)", short(s))
+		return 0, fmt.Errorf("%q is neither a Go duration (36h) nor days (90d)", cliout.Short(s))
 	}
 	if d <= 0 {
-		return 0, fmt.Errorf("%q is not positive", short(s))
+		return 0, fmt.Errorf("%q is not positive", cliout.Short(s))
 	}
 	return d, nil
 }

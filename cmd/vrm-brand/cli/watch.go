@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
 
@@ -273,16 +274,16 @@ func (w *watcher) print(ev *vrmv1.WatchProfileResponse) error {
 	}
 	deleted := slices.Sorted(slices.Values(ev.GetDeletedPaths()))
 	var buf bytes.Buffer
-	if w.a.format == formatJSON {
+	if w.a.format == cliout.JSON {
 		if err := encodeLine(&buf, watchEventOut{Cursor: ev.GetCursor(), Fields: fields, Deleted: nonNil(deleted)}); err != nil {
 			return err
 		}
 	} else {
 		for _, f := range fields {
-			fmt.Fprintf(&buf, "cursor %d  %s = %s\n", ev.GetCursor(), cell(f.Path), cell(f.value.Text()))
+			fmt.Fprintf(&buf, "cursor %d  %s = %s\n", ev.GetCursor(), cliout.Cell(f.Path), cliout.Cell(f.value.Text()))
 		}
 		for _, p := range deleted {
-			fmt.Fprintf(&buf, "cursor %d  %s deleted\n", ev.GetCursor(), cell(p))
+			fmt.Fprintf(&buf, "cursor %d  %s deleted\n", ev.GetCursor(), cliout.Cell(p))
 		}
 	}
 	return writeNow(w.a.env.Stdout, buf.Bytes())
@@ -450,7 +451,7 @@ exit status is 0 whatever the decision, and when interrupted.`,
 				return usagef(cmd, "--vault: %v", err)
 			}
 			if len(args) == 1 && !validRequestID(args[0]) {
-				return usagef(cmd, "%q is not a request id", short(args[0]))
+				return usagef(cmd, "%q is not a request id", cliout.Short(args[0]))
 			}
 			s, err := a.open(addr)
 			if err != nil {
@@ -548,19 +549,19 @@ func (a *app) followConsent(ctx context.Context, s *session, id string, last *st
 // once: one JSON object, or one line.
 func (a *app) printConsentEvent(res statusResult) error {
 	var buf bytes.Buffer
-	if a.format == formatJSON {
+	if a.format == cliout.JSON {
 		if err := encodeLine(&buf, res); err != nil {
 			return err
 		}
 		return writeNow(a.env.Stdout, buf.Bytes())
 	}
 	r := res.Request
-	parts := []string{r.State, "request " + cell(r.RequestID)}
+	parts := []string{r.State, "request " + cliout.Cell(r.RequestID)}
 	if c := res.Consent; c != nil {
 		parts[0] = c.State
-		parts = append(parts, "consent "+cell(c.ConsentID))
+		parts = append(parts, "consent "+cliout.Cell(c.ConsentID))
 		if c.State == "granted" {
-			parts = append(parts, cell(orNone(c.Scopes)))
+			parts = append(parts, cliout.Cell(orNone(c.Scopes)))
 			if c.Expires != "" {
 				parts = append(parts, "until "+c.Expires)
 			}
@@ -589,7 +590,7 @@ func writeNow(w io.Writer, data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	if err := writeOut(w, data); err != nil {
+	if err := cliout.WriteOut(w, data); err != nil {
 		return err
 	}
 	if f, ok := w.(interface{ Flush() error }); ok {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/vault/profile"
 )
 
@@ -75,7 +76,7 @@ RFC 3339.`,
 			if cmd.Flags().Changed("type") {
 				k, err := profile.ParseKind(typ)
 				if err != nil {
-					return usagef(cmd, "--type must be one of string, int, bool, timestamp, list; got %q", short(typ))
+					return usagef(cmd, "--type must be one of string, int, bool, timestamp, list; got %q", cliout.Short(typ))
 				}
 				kind, explicit = k, true
 			}
@@ -95,7 +96,7 @@ RFC 3339.`,
 			for _, as := range assigns {
 				path := inNamespace(ns, as.path)
 				if seen[path] {
-					return usagef(cmd, "%s is given twice", short(path))
+					return usagef(cmd, "%s is given twice", cliout.Short(path))
 				}
 				seen[path] = true
 				v, err := profile.ParseValue(path, as.text, kind, explicit)
@@ -114,19 +115,19 @@ RFC 3339.`,
 			for _, f := range fields {
 				res.Fields = append(res.Fields, writtenOut{Path: f.Path, Type: f.Value.Kind.String(), Value: jsonValue(f.Value)})
 			}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
-			t := newTable()
-			t.row("Seq:", strconv.FormatUint(seq, 10))
+			t := cliout.NewTable()
+			t.Row("Seq:", strconv.FormatUint(seq, 10))
 			for i, f := range fields {
 				label := ""
 				if i == 0 {
 					label = "Written:"
 				}
-				t.row(label, f.Path+" = "+f.Value.Text())
+				t.Row(label, f.Path+" = "+f.Value.Text())
 			}
-			return t.writeTo(a.env.Stdout)
+			return t.WriteTo(a.env.Stdout)
 		}),
 	}
 	f := cmd.Flags()
@@ -168,11 +169,11 @@ func parseAssignments(args []string) ([]assignment, error) {
 		path, text, ok := strings.Cut(arg, "=")
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("expected PATH=VALUE, got %q", short(arg))
+			return nil, fmt.Errorf("expected PATH=VALUE, got %q", cliout.Short(arg))
 		case path == "":
-			return nil, fmt.Errorf("expected PATH=VALUE, got %q: the path is empty", short(arg))
+			return nil, fmt.Errorf("expected PATH=VALUE, got %q: the path is empty", cliout.Short(arg))
 		case seen[path]:
-			return nil, fmt.Errorf("%s is given twice", short(path))
+			return nil, fmt.Errorf("%s is given twice", cliout.Short(path))
 		}
 		seen[path] = true
 		out = append(out, assignment{path: path, text: text})

@@ -75,6 +75,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
 
@@ -139,7 +140,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 type app struct {
 	env      Env
 	output   string        // -o as given
-	format   outputFormat  // resolved before any command runs
+	format   cliout.Format // resolved before any command runs
 	timeout  time.Duration // --timeout
 	host     string        // --host
 	hostID   string        // --host-id
@@ -215,7 +216,7 @@ pass -o to choose.`,
 	pf.StringVar(&a.hostID, "host-id", "", "the host's id, as vaultd has it (default: $"+envHostID+", else config)")
 	pf.StringVar(&a.tlsCA, "tls-ca", "", "PEM file of CA certificates to trust instead of the system's (default: config)")
 	pf.BoolVar(&a.insecure, "insecure", false, "connect without TLS even to a host that is not on this machine (default: config)")
-	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions(string(formatTable), string(formatJSON)))
+	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions(string(cliout.Table), string(cliout.JSON)))
 	_ = root.MarkPersistentFlagFilename("tls-ca", "pem", "crt")
 
 	root.AddCommand(a.keygenCommand(), a.configCommand(), a.createCommand(), a.listCommand(),
@@ -248,7 +249,7 @@ func (a *app) prepare(cmd *cobra.Command, _ []string) error {
 		}
 	}
 	if a.hostID != "" && !consent.ValidID(a.hostID) {
-		return usagef(cmd, "--host-id: %q is not a host id (1 to 64 of A-Z a-z 0-9 _ -)", short(a.hostID))
+		return usagef(cmd, "--host-id: %q is not a host id (1 to 64 of A-Z a-z 0-9 _ -)", cliout.Short(a.hostID))
 	}
 	f, err := resolveFormat(a.output, a.env.Getenv(envFormat), a.env.Stdout)
 	if err != nil {
@@ -282,7 +283,7 @@ func (a *app) group(cmd *cobra.Command, args []string) error {
 		}
 		return usagef(cmd, "missing command: one of %s", strings.Join(names, ", "))
 	}
-	msg := fmt.Sprintf("unknown command %q", short(args[0]))
+	msg := fmt.Sprintf("unknown command %q", cliout.Short(args[0]))
 	if cmd.SuggestionsMinimumDistance <= 0 {
 		cmd.SuggestionsMinimumDistance = 2
 	}
@@ -389,9 +390,9 @@ func vaultIDArg(cmd *cobra.Command, args []string) error {
 	case len(args) == 0:
 		return usagef(cmd, "missing VAULT_ID")
 	case len(args) > 1:
-		return usagef(cmd, "unexpected argument %q", short(args[1]))
+		return usagef(cmd, "unexpected argument %q", cliout.Short(args[1]))
 	case !consent.ValidID(args[0]):
-		return usagef(cmd, "%q is not a vault id (1 to 64 of A-Z a-z 0-9 _ -)", short(args[0]))
+		return usagef(cmd, "%q is not a vault id (1 to 64 of A-Z a-z 0-9 _ -)", cliout.Short(args[0]))
 	}
 	return nil
 }
@@ -399,7 +400,7 @@ func vaultIDArg(cmd *cobra.Command, args []string) error {
 // noArgs is an Args check refusing any argument.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usagef(cmd, "unexpected argument %q", short(args[0]))
+		return usagef(cmd, "unexpected argument %q", cliout.Short(args[0]))
 	}
 	return nil
 }
@@ -407,19 +408,4 @@ func noArgs(cmd *cobra.Command, args []string) error {
 // callContext returns ctx bounded by the --timeout deadline.
 func (a *app) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, a.timeout)
-}
-
-// maxShown bounds how much of an argument a message repeats.
-const maxShown = 64
-
-// short returns s cut to maxShown bytes on a rune boundary, for messages.
-func short(s string) string {
-	if len(s) <= maxShown {
-		return s
-	}
-	n := maxShown
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "..."
 }

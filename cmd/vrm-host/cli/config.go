@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 )
 
 // configResult is the JSON output of vrm-host config: the settings in
@@ -121,22 +123,22 @@ func (a *app) config(cmd *cobra.Command) error {
 	case !errors.Is(err, errNoKey):
 		a.warnf("warning: %v", err)
 	}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, res)
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, res)
 	}
-	tb := newTable()
-	tb.row("Home:", res.Home)
+	tb := cliout.NewTable()
+	tb.Row("Home:", res.Home)
 	if res.AdminJKT != "" {
-		tb.row("Admin key:", res.AdminJKT)
-		tb.row("Public key file:", res.PublicKeyFile)
+		tb.Row("Admin key:", res.AdminJKT)
+		tb.Row("Public key file:", res.PublicKeyFile)
 	} else {
-		tb.row("Admin key:", "none (run "+programName+" keygen)")
+		tb.Row("Admin key:", "none (run "+programName+" keygen)")
 	}
-	tb.row("Host:", withSource(res.Host, res.HostSource))
-	tb.row("Host id:", withSource(res.HostID, res.HostIDSource))
-	tb.row("TLS CA:", withSource(res.TLSCA, res.TLSCASource))
-	tb.row("Insecure:", withSource(yesNo(res.Insecure), res.InsecureSource))
-	return tb.writeTo(a.env.Stdout)
+	tb.Row("Host:", withSource(res.Host, res.HostSource))
+	tb.Row("Host id:", withSource(res.HostID, res.HostIDSource))
+	tb.Row("TLS CA:", withSource(res.TLSCA, res.TLSCASource))
+	tb.Row("Insecure:", withSource(yesNo(res.Insecure), res.InsecureSource))
+	return tb.WriteTo(a.env.Stdout)
 }
 
 // withSource formats a setting and where it came from; "-" when unset.

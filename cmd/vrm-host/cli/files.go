@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
 
@@ -90,10 +91,10 @@ func (c *config) check() error {
 		}
 	}
 	if c.HostID != "" && !consent.ValidID(c.HostID) {
-		return fmt.Errorf("host_id %q is not a host id", short(c.HostID))
+		return fmt.Errorf("host_id %q is not a host id", cliout.Short(c.HostID))
 	}
 	if c.TLSCA != "" && !filepath.IsAbs(c.TLSCA) {
-		return fmt.Errorf("tls_ca %q is not an absolute path", short(c.TLSCA))
+		return fmt.Errorf("tls_ca %q is not an absolute path", cliout.Short(c.TLSCA))
 	}
 	return nil
 }
@@ -102,14 +103,14 @@ func (c *config) check() error {
 // after it.
 func checkHostPort(s string) error {
 	if strings.Contains(s, "/") {
-		return fmt.Errorf("%q: want HOST:PORT without a vault id", short(s))
+		return fmt.Errorf("%q: want HOST:PORT without a vault id", cliout.Short(s))
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return fmt.Errorf("%q is not HOST:PORT: %v", short(s), err)
+		return fmt.Errorf("%q is not HOST:PORT: %v", cliout.Short(s), err)
 	}
 	if host == "" || port == "" {
-		return fmt.Errorf("%q is not HOST:PORT", short(s))
+		return fmt.Errorf("%q is not HOST:PORT", cliout.Short(s))
 	}
 	return nil
 }

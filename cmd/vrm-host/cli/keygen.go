@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
 
@@ -50,7 +51,7 @@ host keeps accepting the old key until it is removed from vaultd's flags.`,
 		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
 			alg, ok := parseAlgorithm(o.alg)
 			if !ok {
-				return usagef(cmd, "--alg must be EdDSA or ES256, got %q", short(o.alg))
+				return usagef(cmd, "--alg must be EdDSA or ES256, got %q", cliout.Short(o.alg))
 			}
 			return a.keygen(alg, o.force)
 		}),
@@ -109,15 +110,15 @@ func (a *app) keygen(alg consent.Algorithm, force bool) error {
 		AdminJKT: key.Thumbprint(), Alg: string(key.Algorithm()),
 		KeyFile: keyPath, PublicKeyFile: filepath.Join(home, publicKeyFile),
 	}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, res)
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, res)
 	}
-	t := newTable()
-	t.row("Admin key:", res.AdminJKT)
-	t.row("Algorithm:", res.Alg)
-	t.row("Key file:", res.KeyFile)
-	t.row("Public key file:", res.PublicKeyFile)
-	return t.writeTo(a.env.Stdout, "",
+	t := cliout.NewTable()
+	t.Row("Admin key:", res.AdminJKT)
+	t.Row("Algorithm:", res.Alg)
+	t.Row("Key file:", res.KeyFile)
+	t.Row("Public key file:", res.PublicKeyFile)
+	return t.WriteTo(a.env.Stdout, "",
 		"Give the public key file to the host's vaultd:",
 		"  vaultd --host --admin-key "+shellQuote(res.PublicKeyFile))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
 
@@ -165,7 +166,7 @@ func newQuotaOut(q *vrmv1.VaultQuota) quotaOut {
 
 // quotaRows adds a quota to a table, one member a row, named by its
 // flag; 0 is shown as "-".
-func quotaRows(t *table, q *vrmv1.VaultQuota) {
+func quotaRows(t *cliout.TableWriter, q *vrmv1.VaultQuota) {
 	for _, f := range quotaFields() {
 		v := f.get(q)
 		s := strconv.FormatInt(v, 10)
@@ -175,6 +176,6 @@ func quotaRows(t *table, q *vrmv1.VaultQuota) {
 		case f.bytes && v >= 1024:
 			s += " (" + formatBytes(v) + ")"
 		}
-		t.row(f.flag+":", s)
+		t.Row(f.flag+":", s)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vrmvault/vrmvault/clients/host"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
 
@@ -51,7 +52,7 @@ func (a *app) resolveTarget(cmd *cobra.Command, cfg *config) (target, error) {
 	}
 	t.hostID, t.hostIDSource = pick(a.hostID, envHostID, cfg.HostID)
 	if t.hostIDSource == "env $"+envHostID && !consent.ValidID(t.hostID) {
-		return target{}, usagef(cmd, "$%s: %q is not a host id (1 to 64 of A-Z a-z 0-9 _ -)", envHostID, short(t.hostID))
+		return target{}, usagef(cmd, "$%s: %q is not a host id (1 to 64 of A-Z a-z 0-9 _ -)", envHostID, cliout.Short(t.hostID))
 	}
 	switch {
 	case a.tlsCA != "":

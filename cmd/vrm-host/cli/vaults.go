@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
 
@@ -84,17 +85,17 @@ func (a *app) create(cmd *cobra.Command, quota *vrmv1.VaultQuota) error {
 	if ts := resp.GetCodeExpireTime(); ts != nil && ts.IsValid() {
 		res.CodeExpires = formatTime(ts.AsTime())
 	}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, res)
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, res)
 	}
-	t := newTable()
-	t.row("Vault:", res.VaultID)
-	t.row("Address:", res.Address)
-	t.row("Enrolment code:", res.EnrollmentCode)
-	t.row("Code expires:", res.CodeExpires)
-	return t.writeTo(a.env.Stdout, "",
+	t := cliout.NewTable()
+	t.Row("Vault:", res.VaultID)
+	t.Row("Address:", res.Address)
+	t.Row("Enrolment code:", res.EnrollmentCode)
+	t.Row("Code expires:", res.CodeExpires)
+	return t.WriteTo(a.env.Stdout, "",
 		"Send the customer this command, privately (the code works once, until it expires):",
-		"  "+cell(res.InitCommand))
+		"  "+cliout.Cell(res.InitCommand))
 }
 
 // vaultOut is a vault in list's JSON output.
@@ -180,7 +181,7 @@ func (a *app) list(cmd *cobra.Command, pageSize int32, token string, all bool) e
 		}
 		next := resp.GetNextPageToken()
 		if next != "" && next == token {
-			return fmt.Errorf("list vaults: the host returned page token %q twice", short(next))
+			return fmt.Errorf("list vaults: the host returned page token %q twice", cliout.Short(next))
 		}
 		token = next
 		if !all || token == "" {
@@ -188,21 +189,21 @@ func (a *app) list(cmd *cobra.Command, pageSize int32, token string, all bool) e
 		}
 	}
 	res.NextPageToken = token
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, res)
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, res)
 	}
 	if token != "" {
 		a.warnf("more vaults: %s list --page-token %s (or --all)", programName, shellQuote(token))
 	}
 	if len(res.Vaults) == 0 {
-		return writeOut(a.env.Stdout, []byte("no vaults\n"))
+		return cliout.WriteOut(a.env.Stdout, []byte("no vaults\n"))
 	}
-	t := newTable("VAULT", "SUSPENDED", "FIELDS", "SIZE", "CONSENTS", "CALLS", "CREATED")
+	t := cliout.NewTable("VAULT", "SUSPENDED", "FIELDS", "SIZE", "CONSENTS", "CALLS", "CREATED")
 	for _, v := range res.Vaults {
-		t.row(v.VaultID, yesNo(v.Suspended), strconv.FormatInt(v.FieldCount, 10), formatBytes(v.SizeBytes),
+		t.Row(v.VaultID, yesNo(v.Suspended), strconv.FormatInt(v.FieldCount, 10), formatBytes(v.SizeBytes),
 			strconv.FormatInt(v.ConsentCount, 10), strconv.FormatInt(v.CallCount, 10), v.Created)
 	}
-	return t.writeTo(a.env.Stdout)
+	return t.WriteTo(a.env.Stdout)
 }
 
 // listPage fetches one page, under its own deadline.
@@ -269,10 +270,10 @@ func (a *app) setSuspended(cmd *cobra.Command, id string, suspend bool) error {
 	if err != nil {
 		return s.rpcError(verb+" vault "+id, a.timeout, err)
 	}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, suspendResult{VaultID: id, Suspended: suspend})
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, suspendResult{VaultID: id, Suspended: suspend})
 	}
-	return writeOut(a.env.Stdout, []byte("vault "+id+" "+done+"\n"))
+	return cliout.WriteOut(a.env.Stdout, []byte("vault "+id+" "+done+"\n"))
 }
 
 // quotaResult is the JSON output of vrm-host quota.
@@ -319,13 +320,13 @@ func (a *app) setQuota(cmd *cobra.Command, id string, q *vrmv1.VaultQuota) error
 	if err != nil {
 		return s.rpcError("set quota of vault "+id, a.timeout, err)
 	}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, quotaResult{VaultID: id, Quota: newQuotaOut(got)})
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, quotaResult{VaultID: id, Quota: newQuotaOut(got)})
 	}
-	t := newTable()
-	t.row("Vault:", id)
+	t := cliout.NewTable()
+	t.Row("Vault:", id)
 	quotaRows(t, got)
-	return t.writeTo(a.env.Stdout)
+	return t.WriteTo(a.env.Stdout)
 }
 
 // deleteResult is the JSON output of vrm-host delete.
@@ -367,8 +368,8 @@ func (a *app) delete(cmd *cobra.Command, id string) error {
 	if err := s.client.Destroy(ctx, id); err != nil {
 		return s.rpcError("delete vault "+id, a.timeout, err)
 	}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, deleteResult{VaultID: id, Deleted: true})
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, deleteResult{VaultID: id, Deleted: true})
 	}
-	return writeOut(a.env.Stdout, []byte("vault "+id+" deleted: its data key is destroyed and its data erased\n"))
+	return cliout.WriteOut(a.env.Stdout, []byte("vault "+id+" deleted: its data key is destroyed and its data erased\n"))
 }

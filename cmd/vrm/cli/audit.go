@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
 
@@ -68,7 +69,7 @@ device name of an owner key. vrm verify checks the log's hash chain.`,
 		Args: noArgs,
 		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
 			if o.brand != "" && !validJKT(o.brand) {
-				return usagef(cmd, "--brand must be a key thumbprint (43 characters of A-Z a-z 0-9 _ -); got %q", short(o.brand))
+				return usagef(cmd, "--brand must be a key thumbprint (43 characters of A-Z a-z 0-9 _ -); got %q", cliout.Short(o.brand))
 			}
 			if cmd.Flags().Changed("path") && o.path == "" {
 				return usagef(cmd, "--path must not be empty")
@@ -130,26 +131,26 @@ device name of an owner key. vrm verify checks the log's hash chain.`,
 				}
 				after = next
 			}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
 			if len(res.Entries) == 0 {
-				return writeOut(a.env.Stdout, []byte("No audit entries.\n"))
+				return cliout.WriteOut(a.env.Stdout, []byte("No audit entries.\n"))
 			}
-			t := newTable("SEQ", "TIME", "ROLE", "CALLER", "METHOD", "CONSENT", "PATHS", "OUTCOME")
+			t := cliout.NewTable("SEQ", "TIME", "ROLE", "CALLER", "METHOD", "CONSENT", "PATHS", "OUTCOME")
 			for _, e := range res.Entries {
 				caller := shortJKT(e.CallerJKT)
 				if e.CallerName != "" {
 					caller += " " + e.CallerName
 				}
-				t.row(strconv.FormatUint(e.Seq, 10), e.Time, e.Role, caller, shortMethod(e.Method),
+				t.Row(strconv.FormatUint(e.Seq, 10), e.Time, e.Role, caller, shortMethod(e.Method),
 					list(e.ConsentIDs), list(e.Paths), e.Outcome)
 			}
-			if err := t.writeTo(a.env.Stdout); err != nil {
+			if err := t.WriteTo(a.env.Stdout); err != nil {
 				return err
 			}
 			if res.More {
-				return writeOut(a.env.Stdout, []byte(fmt.Sprintf("(stopped at --limit %d; more entries follow)\n", o.limit)))
+				return cliout.WriteOut(a.env.Stdout, []byte(fmt.Sprintf("(stopped at --limit %d; more entries follow)\n", o.limit)))
 			}
 			return nil
 		}),

@@ -67,6 +67,8 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 )
 
 // Exit statuses returned by Main.
@@ -131,7 +133,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 type app struct {
 	env     Env
 	output  string        // -o as given
-	format  outputFormat  // resolved before any command runs
+	format  cliout.Format // resolved before any command runs
 	timeout time.Duration // --timeout
 }
 
@@ -192,7 +194,7 @@ Output is a table on a terminal and JSON otherwise; set $VRM_FORMAT or pass
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.output, "output", "o", "", "output format: table or json (default: table on a terminal, else json; or $VRM_FORMAT)")
 	pf.DurationVar(&a.timeout, "timeout", DefaultTimeout, "deadline of each call to the vault")
-	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions(string(formatTable), string(formatJSON)))
+	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions(string(cliout.Table), string(cliout.JSON)))
 
 	root.AddCommand(a.initCommand(), a.statusCommand(), a.keysCommand(), a.profileCommand(),
 		a.requestsCommand(), a.grantCommand(), a.denyCommand(), a.revokeCommand(),

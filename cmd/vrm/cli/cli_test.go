@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
 
@@ -242,18 +243,18 @@ func TestResolveFormat(t *testing.T) {
 		name      string
 		flag, env string
 		stdout    io.Writer
-		want      outputFormat
+		want      cliout.Format
 		wantErr   string
 	}{
-		{name: "default buffer is json", stdout: &bytes.Buffer{}, want: formatJSON},
-		{name: "default regular file is json", stdout: file, want: formatJSON},
-		{name: "env table", env: "table", stdout: &bytes.Buffer{}, want: formatTable},
-		{name: "env json", env: "JSON", stdout: &bytes.Buffer{}, want: formatJSON},
-		{name: "flag over env", flag: "json", env: "table", stdout: &bytes.Buffer{}, want: formatJSON},
-		{name: "flag table", flag: "table", stdout: &bytes.Buffer{}, want: formatTable},
+		{name: "default buffer is json", stdout: &bytes.Buffer{}, want: cliout.JSON},
+		{name: "default regular file is json", stdout: file, want: cliout.JSON},
+		{name: "env table", env: "table", stdout: &bytes.Buffer{}, want: cliout.Table},
+		{name: "env json", env: "JSON", stdout: &bytes.Buffer{}, want: cliout.JSON},
+		{name: "flag over env", flag: "json", env: "table", stdout: &bytes.Buffer{}, want: cliout.JSON},
+		{name: "flag table", flag: "table", stdout: &bytes.Buffer{}, want: cliout.Table},
 		{name: "bad flag", flag: "yaml", env: "table", stdout: &bytes.Buffer{}, wantErr: `-o must be table or json, got "yaml"`},
 		{name: "bad env", env: "xml", stdout: &bytes.Buffer{}, wantErr: `VRM_FORMAT must be table or json, got "xml"`},
-		{name: "flag hides bad env", flag: "table", env: "xml", stdout: &bytes.Buffer{}, want: formatTable},
+		{name: "flag hides bad env", flag: "table", env: "xml", stdout: &bytes.Buffer{}, want: cliout.Table},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,10 +278,10 @@ func TestTerminalDefaultsToTable(t *testing.T) {
 		t.Skipf("no terminal to test with: %v", err)
 	}
 	defer tty.Close()
-	if got, err := resolveFormat("", "", tty); err != nil || got != formatTable {
+	if got, err := resolveFormat("", "", tty); err != nil || got != cliout.Table {
 		t.Errorf("resolveFormat(terminal) = %q, %v; want table", got, err)
 	}
-	if got, _ := resolveFormat("", "json", tty); got != formatJSON {
+	if got, _ := resolveFormat("", "json", tty); got != cliout.JSON {
 		t.Errorf("VRM_FORMAT=json on a terminal gave %q", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
 
@@ -120,7 +121,7 @@ func (h *savedHead) check(name string) error {
 		return nil
 	}
 	if (h.Seq == 0) != (h.Hash == "") {
-		return fmt.Errorf("%s: seq %d and hash %q do not go together", name, h.Seq, short(h.Hash))
+		return fmt.Errorf("%s: seq %d and hash %q do not go together", name, h.Seq, cliout.Short(h.Hash))
 	}
 	return nil
 }

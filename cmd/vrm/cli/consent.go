@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vrmvault/vrmvault/clients/owner"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
@@ -169,7 +170,7 @@ const stateAll = "all"
 func parseState(cmd *cobra.Command, value string, names []string) (string, error) {
 	v := strings.ToLower(strings.TrimSpace(value))
 	if !slices.Contains(names, v) {
-		return "", usagef(cmd, "--state must be one of %s; got %q", strings.Join(names, ", "), short(value))
+		return "", usagef(cmd, "--state must be one of %s; got %q", strings.Join(names, ", "), cliout.Short(value))
 	}
 	return v, nil
 }
@@ -203,7 +204,7 @@ func list(values []string) string { return orDash(strings.Join(values, ", ")) }
 // before anything is sent.
 func checkID(cmd *cobra.Command, what, id string) error {
 	if !consent.ValidID(id) {
-		return usagef(cmd, "%s must be 1 to %d characters of A-Z a-z 0-9 _ -; got %q", what, consent.MaxIDLen, short(id))
+		return usagef(cmd, "%s must be 1 to %d characters of A-Z a-z 0-9 _ -; got %q", what, consent.MaxIDLen, cliout.Short(id))
 	}
 	return nil
 }
@@ -315,22 +316,22 @@ vrm requests show ID, then answer it with vrm grant ID or vrm deny ID.`,
 			if len(states) > 1 { // oldest first, as the vault lists each state
 				slices.SortStableFunc(res.Requests, func(x, y requestOut) int { return strings.Compare(x.Created, y.Created) })
 			}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
 			if len(res.Requests) == 0 {
 				none := "No pending requests."
 				if st != "pending" {
 					none = fmt.Sprintf("No requests (state %s).", st)
 				}
-				return writeOut(a.env.Stdout, []byte(none+"\n"))
+				return cliout.WriteOut(a.env.Stdout, []byte(none+"\n"))
 			}
-			t := newTable("ID", "STATE", "BRAND "+selfAsserted, "URL "+selfAsserted, "BRAND KEY", "SCOPES", "PURPOSES", "DURATION", "CREATED", "EXPIRES", "REASON")
+			t := cliout.NewTable("ID", "STATE", "BRAND "+selfAsserted, "URL "+selfAsserted, "BRAND KEY", "SCOPES", "PURPOSES", "DURATION", "CREATED", "EXPIRES", "REASON")
 			for _, r := range res.Requests {
-				t.row(r.RequestID, r.State, orDash(r.BrandName), orDash(r.BrandURL), r.BrandJKT, list(r.Scopes), list(r.Purposes),
+				t.Row(r.RequestID, r.State, orDash(r.BrandName), orDash(r.BrandURL), r.BrandJKT, list(r.Scopes), list(r.Purposes),
 					formatDuration(r.duration), orDash(r.Created), orDash(r.Expires), orDash(r.Reason))
 			}
-			return t.writeTo(a.env.Stdout)
+			return t.WriteTo(a.env.Stdout)
 		}),
 	}
 	cmd.Flags().StringVar(&state, "state", "pending", "only requests in this state: "+strings.Join(requestStates, ", "))
@@ -377,16 +378,16 @@ brand will receive for you, different for every brand.`,
 				desc, _ := consent.DescribePurpose(p)
 				res.PurposeDetails = append(res.PurposeDetails, purposeOut{Term: p, Description: desc})
 			}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
-			t := newTable()
-			t.row("Request:", res.RequestID)
-			t.row("State:", res.State)
-			t.row("Brand:", orDash(res.BrandName)+" "+selfAsserted)
-			t.row("URL:", orDash(res.BrandURL)+" "+selfAsserted)
-			t.row("Brand key:", res.BrandJKT+" (the brand's identity)")
-			t.row("Subject:", res.Subject+" (what the brand receives as your id)")
+			t := cliout.NewTable()
+			t.Row("Request:", res.RequestID)
+			t.Row("State:", res.State)
+			t.Row("Brand:", orDash(res.BrandName)+" "+selfAsserted)
+			t.Row("URL:", orDash(res.BrandURL)+" "+selfAsserted)
+			t.Row("Brand key:", res.BrandJKT+" (the brand's identity)")
+			t.Row("Subject:", res.Subject+" (what the brand receives as your id)")
 			rows(t, "Scopes:", res.Scopes)
 			var purposes []string
 			for _, p := range res.PurposeDetails {
@@ -397,29 +398,29 @@ brand will receive for you, different for every brand.`,
 				purposes = append(purposes, p.Term+": "+desc)
 			}
 			rows(t, "Purposes:", purposes)
-			t.row("Duration:", formatDuration(res.duration))
-			t.row("Reason:", orDash(res.Reason))
-			t.row("Created:", orDash(res.Created))
-			t.row("Expires:", orDash(res.Expires))
+			t.Row("Duration:", formatDuration(res.duration))
+			t.Row("Reason:", orDash(res.Reason))
+			t.Row("Created:", orDash(res.Created))
+			t.Row("Expires:", orDash(res.Expires))
 			if res.ConsentID != "" {
-				t.row("Consent:", res.ConsentID)
+				t.Row("Consent:", res.ConsentID)
 			}
-			return t.writeTo(a.env.Stdout)
+			return t.WriteTo(a.env.Stdout)
 		}),
 	}
 }
 
 // rows adds label and values to a two-column table, one value a row;
 // "-" when there are none.
-func rows(t *table, label string, values []string) {
+func rows(t *cliout.TableWriter, label string, values []string) {
 	if len(values) == 0 {
-		t.row(label, "-")
+		t.Row(label, "-")
 	}
 	for i, v := range values {
 		if i > 0 {
 			label = ""
 		}
-		t.row(label, v)
+		t.Row(label, v)
 	}
 }
 
@@ -561,29 +562,29 @@ consents and their ids with vrm consents.`,
 func (a *app) decided(cmd *cobra.Command, s *session, verb string, c *vrmv1.Consent, entry string, head *vrmv1.LedgerHead) error {
 	a.rememberHead(cmd, s, entry, consent.Head{Seq: head.GetSeq(), Hash: head.GetHash()})
 	res := decisionResult{Vault: s.addr.String(), Consent: consentOf(c), LedgerHead: headOut{Seq: head.GetSeq(), Hash: head.GetHash()}}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, res)
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, res)
 	}
 	co := res.Consent
-	t := newTable()
+	t := cliout.NewTable()
 	switch verb {
 	case "Revoked:":
-		t.row(verb, "consent "+co.ConsentID)
+		t.Row(verb, "consent "+co.ConsentID)
 	default:
-		t.row(verb, "request "+co.RequestID)
-		t.row("Consent:", co.ConsentID)
+		t.Row(verb, "request "+co.RequestID)
+		t.Row("Consent:", co.ConsentID)
 	}
-	t.row("Brand:", orDash(co.BrandName)+" "+selfAsserted)
-	t.row("Brand key:", co.BrandJKT)
-	t.row("State:", co.State)
+	t.Row("Brand:", orDash(co.BrandName)+" "+selfAsserted)
+	t.Row("Brand key:", co.BrandJKT)
+	t.Row("State:", co.State)
 	if co.State != "denied" {
 		rows(t, "Scopes:", co.Scopes)
 		rows(t, "Purposes:", co.Purposes)
-		t.row("Not before:", orDash(co.NotBefore))
-		t.row("Expires:", orDash(co.Expires))
+		t.Row("Not before:", orDash(co.NotBefore))
+		t.Row("Expires:", orDash(co.Expires))
 	}
-	t.row("Ledger entry:", strconv.FormatUint(res.LedgerHead.Seq, 10))
-	return t.writeTo(a.env.Stdout)
+	t.Row("Ledger entry:", strconv.FormatUint(res.LedgerHead.Seq, 10))
+	return t.WriteTo(a.env.Stdout)
 }
 
 // consentStates are the --state values of vrm consents.
@@ -633,22 +634,22 @@ yet ("N behind"; "N+ behind" when there are more than the vault counts).`,
 				item.ChangesBehindCapped = item.Delivery == deliveryBehind && c.GetChangesBehindCapped()
 				res.Consents = append(res.Consents, item)
 			}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
 			if len(res.Consents) == 0 {
 				none := "No consents."
 				if st != stateAll {
 					none = fmt.Sprintf("No consents (state %s).", st)
 				}
-				return writeOut(a.env.Stdout, []byte(none+"\n"))
+				return cliout.WriteOut(a.env.Stdout, []byte(none+"\n"))
 			}
-			t := newTable("ID", "BRAND "+selfAsserted, "BRAND KEY", "STATE", "SCOPES", "PURPOSES", "NOT BEFORE", "EXPIRES", "DELIVERY")
+			t := cliout.NewTable("ID", "BRAND "+selfAsserted, "BRAND KEY", "STATE", "SCOPES", "PURPOSES", "NOT BEFORE", "EXPIRES", "DELIVERY")
 			for _, c := range res.Consents {
-				t.row(c.ConsentID, orDash(c.BrandName), c.BrandJKT, c.State, list(c.Scopes), list(c.Purposes),
+				t.Row(c.ConsentID, orDash(c.BrandName), c.BrandJKT, c.State, list(c.Scopes), list(c.Purposes),
 					orDash(c.NotBefore), orDash(c.Expires), deliveryText(c.Delivery, c.ChangesBehind, c.ChangesBehindCapped))
 			}
-			return t.writeTo(a.env.Stdout)
+			return t.WriteTo(a.env.Stdout)
 		}),
 	}
 	cmd.Flags().StringVar(&state, "state", stateAll, "only consents in this state: "+strings.Join(consentStates, ", "))

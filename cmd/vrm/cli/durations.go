@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 )
 
 // day is the length of the "d" unit of parseDuration: 24 hours.
@@ -25,19 +27,19 @@ func parseDuration(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok && n != "" && !strings.ContainsFunc(n, func(r rune) bool { return r < '0' || r > '9' }) {
 		days, err := strconv.ParseInt(n, 10, 64)
 		if err != nil || days > maxDays {
-			return 0, fmt.Errorf("%q is too long", short(s))
+			return 0, fmt.Errorf("%q is too long", cliout.Short(s))
 		}
 		if days == 0 {
-			return 0, fmt.Errorf("%q must be positive", short(s))
+			return 0, fmt.Errorf("%q must be positive", cliout.Short(s))
 		}
 		return time.Duration(days) * day, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q %w", short(s), errDurationSyntax)
+		return 0, fmt.Errorf("%q %w", cliout.Short(s), errDurationSyntax)
 	}
 	if d <= 0 {
-		return 0, fmt.Errorf("%q must be positive", short(s))
+		return 0, fmt.Errorf("%q must be positive", cliout.Short(s))
 	}
 	return d, nil
 }
@@ -50,7 +52,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	d, err := parseDuration(s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q must be an RFC 3339 time (2025-01-31T09:00:00Z) or a duration before now (24h, 7d)", short(s))
+		return time.Time{}, fmt.Errorf("%q must be an RFC 3339 time (2025-01-31T09:00:00Z) or a duration before now (24h, 7d)", cliout.Short(s))
 	}
 	return now.Add(-d), nil
 }

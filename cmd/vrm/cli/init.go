@@ -14,6 +14,7 @@ import (
 
 	"github.com/vrmvault/vrmvault/clients/owner"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
@@ -165,18 +166,18 @@ func (a *app) enrol(cmd *cobra.Command, addr vaultconn.Address, code, device, tl
 	}
 
 	res := initResult{Vault: cfg.Vault, OwnerJKT: cfg.OwnerJKT, Device: device, Home: home, VaultKey: cfg.VaultKeyJKT}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, res)
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, res)
 	}
-	t := newTable()
-	t.row("Vault:", res.Vault)
-	t.row("Owner key:", res.OwnerJKT)
-	t.row("Device:", res.Device)
-	t.row("Config:", res.Home)
+	t := cliout.NewTable()
+	t.Row("Vault:", res.Vault)
+	t.Row("Owner key:", res.OwnerJKT)
+	t.Row("Device:", res.Device)
+	t.Row("Config:", res.Home)
 	if res.VaultKey != "" {
-		t.row("Vault key:", res.VaultKey+" (pinned)")
+		t.Row("Vault key:", res.VaultKey+" (pinned)")
 	}
-	return t.writeTo(a.env.Stdout)
+	return t.WriteTo(a.env.Stdout)
 }
 
 // pinVaultKey fetches the vault's public descriptor and returns the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
@@ -87,21 +88,21 @@ device name given when it was enrolled, and when. This device's key is marked.`,
 				}
 				return strings.Compare(x.JKT, y.JKT)
 			})
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
 			if len(res.OwnerKeys) == 0 {
-				return writeOut(a.env.Stdout, []byte("No owner keys.\n"))
+				return cliout.WriteOut(a.env.Stdout, []byte("No owner keys.\n"))
 			}
-			t := newTable("JKT", "DEVICE", "ENROLLED")
+			t := cliout.NewTable("JKT", "DEVICE", "ENROLLED")
 			for _, k := range res.OwnerKeys {
 				device := orDash(k.Device)
 				if k.ThisDevice {
 					device += " (this device)"
 				}
-				t.row(k.JKT, device, orDash(k.Enrolled))
+				t.Row(k.JKT, device, orDash(k.Enrolled))
 			}
-			return t.writeTo(a.env.Stdout)
+			return t.WriteTo(a.env.Stdout)
 		}),
 	}
 }
@@ -155,18 +156,18 @@ that vrm verify knows it is yours.`,
 				Expires: tsOut(resp.GetExpireTime()),
 				Command: initCommandLine(s.cfg, resp.GetCode()),
 			}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
-			t := newTable()
-			t.row("Code:", res.Code+" (one-time; a secret until used)")
+			t := cliout.NewTable()
+			t.Row("Code:", res.Code+" (one-time; a secret until used)")
 			expires := orDash(res.Expires)
 			if ts := resp.GetExpireTime(); ts != nil && ts.IsValid() {
 				expires += " (in " + formatDuration(ts.AsTime().Sub(a.env.Now()).Round(time.Minute)) + ")"
 			}
-			t.row("Expires:", expires)
-			t.row("On the new device, run:", res.Command)
-			return t.writeTo(a.env.Stdout)
+			t.Row("Expires:", expires)
+			t.Row("On the new device, run:", res.Command)
+			return t.WriteTo(a.env.Stdout)
 		}),
 	}
 }
@@ -216,7 +217,7 @@ removes its last owner key.`,
 		RunE: a.run(func(cmd *cobra.Command, args []string) error {
 			jkt := args[0]
 			if !validJKT(jkt) {
-				return usagef(cmd, "JKT must be a whole key thumbprint (43 characters of A-Z a-z 0-9 _ -) as vrm keys list shows it; got %q", short(jkt))
+				return usagef(cmd, "JKT must be a whole key thumbprint (43 characters of A-Z a-z 0-9 _ -) as vrm keys list shows it; got %q", cliout.Short(jkt))
 			}
 			if !yes {
 				return usagef(cmd, "removing an owner key cannot be undone; pass --yes to confirm")
@@ -261,17 +262,17 @@ removes its last owner key.`,
 				}
 			}
 			res := keysRmResult{Vault: s.addr.String(), Removed: all[i], LedgerHead: headOut{Seq: head.Seq, Hash: head.Hash}}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
-			t := newTable()
+			t := cliout.NewTable()
 			desc := res.Removed.JKT + "  " + orDash(res.Removed.Device)
 			if res.Removed.ThisDevice {
 				desc += " (this device)"
 			}
-			t.row("Removed:", desc)
-			t.row("Ledger entry:", strconv.FormatUint(res.LedgerHead.Seq, 10))
-			return t.writeTo(a.env.Stdout)
+			t.Row("Removed:", desc)
+			t.Row("Ledger entry:", strconv.FormatUint(res.LedgerHead.Seq, 10))
+			return t.WriteTo(a.env.Stdout)
 		}),
 	}
 	f := cmd.Flags()

@@ -1,132 +1,24 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
-	"unicode"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault/profile"
 	"github.com/vrmvault/vrmvault/vault/profile/profilepb"
 )
 
-// outputFormat is how a command prints its result.
-type outputFormat string
-
-// The output formats of -o.
-const (
-	formatTable outputFormat = "table"
-	formatJSON  outputFormat = "json"
-)
-
-// resolveFormat chooses the output format: the -o flag if given, else
-// $VRM_FORMAT if set, else table when stdout is a terminal and json
-// otherwise.
-func resolveFormat(flag, env string, stdout io.Writer) (outputFormat, error) {
-	switch {
-	case flag != "":
-		f, ok := parseFormat(flag)
-		if !ok {
-			return "", fmt.Errorf("-o must be table or json, got %q", flag)
-		}
-		return f, nil
-	case env != "":
-		f, ok := parseFormat(env)
-		if !ok {
-			return "", fmt.Errorf("%s must be table or json, got %q", envFormat, env)
-		}
-		return f, nil
-	case isTerminal(stdout):
-		return formatTable, nil
-	}
-	return formatJSON, nil
-}
-
-func parseFormat(s string) (outputFormat, bool) {
-	switch f := outputFormat(strings.ToLower(strings.TrimSpace(s))); f {
-	case formatTable, formatJSON:
-		return f, true
-	}
-	return "", false
-}
-
-// isTerminal reports whether w is an *os.File on a character device.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// writeJSON writes v to w as one indented JSON document.
-func writeJSON(w io.Writer, v any) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("encode output: %w", err)
-	}
-	return writeOut(w, buf.Bytes())
-}
-
-// writeOut writes data to w, reporting a failed write.
-func writeOut(w io.Writer, data []byte) error {
-	if _, err := w.Write(data); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	return nil
-}
-
-// table writes aligned columns.
-type table struct {
-	buf bytes.Buffer
-	tw  *tabwriter.Writer
-}
-
-func newTable(header ...string) *table {
-	t := &table{}
-	t.tw = tabwriter.NewWriter(&t.buf, 0, 4, 2, ' ', 0)
-	if len(header) > 0 {
-		t.row(header...)
-	}
-	return t
-}
-
-// row adds a row; cells are made safe for one line and one column.
-func (t *table) row(cells ...string) {
-	for i, c := range cells {
-		cells[i] = cell(c)
-	}
-	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
-}
-
-// writeTo flushes the table to w.
-func (t *table) writeTo(w io.Writer) error {
-	if err := t.tw.Flush(); err != nil {
-		return fmt.Errorf("format table: %w", err)
-	}
-	return writeOut(w, t.buf.Bytes())
-}
-
-// cell returns s for a table cell: as is if every character is graphic,
-// else Go-quoted, so that tabs, line breaks and escape sequences in a
-// value cannot break the table or reach the terminal.
-func cell(s string) string {
-	if strings.ContainsFunc(s, func(r rune) bool { return r != ' ' && !unicode.IsGraphic(r) }) {
-		return strconv.QuoteToGraphic(s)
-	}
-	return s
+// resolveFormat chooses the output format: the -o flag, else the
+// environment variable envFormat, else table on a terminal and json
+// otherwise (cliout.ResolveFormat).
+func resolveFormat(flag, env string, stdout io.Writer) (cliout.Format, error) {
+	return cliout.ResolveFormat(flag, env, envFormat, stdout)
 }
 
 // fieldOut is a profile field in JSON output.
@@ -207,14 +99,14 @@ func jsonValue(v profile.Value) any {
 // owner's own fields.
 func writeFieldsTable(w io.Writer, fields []fieldOut, none string) error {
 	if len(fields) == 0 {
-		return writeOut(w, []byte(none+"\n"))
+		return cliout.WriteOut(w, []byte(none+"\n"))
 	}
 	by := slices.ContainsFunc(fields, func(f fieldOut) bool { return f.Provenance != nil })
 	header := []string{"PATH", "VALUE", "VERSION", "UPDATED"}
 	if by {
 		header = append(header, "BY")
 	}
-	t := newTable(header...)
+	t := cliout.NewTable(header...)
 	for _, f := range fields {
 		updated := ""
 		if !f.updated.IsZero() {
@@ -224,9 +116,9 @@ func writeFieldsTable(w io.Writer, fields []fieldOut, none string) error {
 		if by {
 			row = append(row, contributor(f.Provenance))
 		}
-		t.row(row...)
+		t.Row(row...)
 	}
-	return t.writeTo(w)
+	return t.WriteTo(w)
 }
 
 // contributor is the BY cell of a field: for a brand's contribution, the

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vrmvault/vrmvault/clients/owner"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault/profile"
 )
@@ -88,8 +89,8 @@ the JSON output carries "provenance": {"brand_jkt", "brand_name",
 			if err != nil {
 				return err
 			}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, getResult{Vault: s.addr.String(), Fields: fields})
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, getResult{Vault: s.addr.String(), Fields: fields})
 			}
 			return writeFieldsTable(a.env.Stdout, fields, "No fields.")
 		}),
@@ -124,7 +125,7 @@ version N (0: only if it does not exist yet); repeat it for several paths.`,
 			if cmd.Flags().Changed("type") {
 				k, err := profile.ParseKind(typ)
 				if err != nil {
-					return usagef(cmd, "--type must be one of string, int, bool, timestamp, list; got %q", short(typ))
+					return usagef(cmd, "--type must be one of string, int, bool, timestamp, list; got %q", cliout.Short(typ))
 				}
 				kind, explicit = k, true
 			}
@@ -185,8 +186,8 @@ func (a *app) printUpdate(s *session, resp *vrmv1.UpdateProfileResponse) error {
 	if err != nil {
 		return err
 	}
-	if a.format == formatJSON {
-		return writeJSON(a.env.Stdout, setResult{Vault: s.addr.String(), Seq: resp.GetSeq(), Fields: fields})
+	if a.format == cliout.JSON {
+		return cliout.WriteJSON(a.env.Stdout, setResult{Vault: s.addr.String(), Seq: resp.GetSeq(), Fields: fields})
 	}
 	return writeFieldsTable(a.env.Stdout, fields, noChanges)
 }
@@ -244,14 +245,14 @@ changes before the batch is applied, nothing is deleted.
 				res.Deleted = append(res.Deleted, ch.GetPath())
 			}
 			slices.Sort(res.Deleted)
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
-			t := newTable()
+			t := cliout.NewTable()
 			for _, p := range res.Deleted {
-				t.row("Deleted", p)
+				t.Row("Deleted", p)
 			}
-			return t.writeTo(a.env.Stdout)
+			return t.WriteTo(a.env.Stdout)
 		}),
 	}
 	cmd.Flags().StringArrayVar(&ifVersions, "if-version", nil, "delete only if the field at PATH has version N; PATH=N, repeatable")
@@ -314,11 +315,11 @@ func parseAssignments(args []string) ([]assignment, error) {
 		path, text, ok := strings.Cut(arg, "=")
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("expected PATH=VALUE, got %q", short(arg))
+			return nil, fmt.Errorf("expected PATH=VALUE, got %q", cliout.Short(arg))
 		case path == "":
-			return nil, fmt.Errorf("expected PATH=VALUE, got %q: the path is empty", short(arg))
+			return nil, fmt.Errorf("expected PATH=VALUE, got %q: the path is empty", cliout.Short(arg))
 		case seen[path]:
-			return nil, fmt.Errorf("%s is given twice", short(path))
+			return nil, fmt.Errorf("%s is given twice", cliout.Short(path))
 		}
 		seen[path] = true
 		out = append(out, assignment{path: path, text: text})
@@ -333,34 +334,19 @@ func parseIfVersions(specs, paths []string) (map[string]uint64, error) {
 	for _, spec := range specs {
 		path, n, ok := strings.Cut(spec, "=")
 		if !ok || path == "" {
-			return nil, fmt.Errorf("--if-version: expected PATH=VERSION, got %q", short(spec))
+			return nil, fmt.Errorf("--if-version: expected PATH=VERSION, got %q", cliout.Short(spec))
 		}
 		v, err := strconv.ParseUint(n, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("--if-version: version of %s must be a whole number, got %q", short(path), short(n))
+			return nil, fmt.Errorf("--if-version: version of %s must be a whole number, got %q", cliout.Short(path), cliout.Short(n))
 		}
 		if _, dup := out[path]; dup {
-			return nil, fmt.Errorf("--if-version: %s is given twice", short(path))
+			return nil, fmt.Errorf("--if-version: %s is given twice", cliout.Short(path))
 		}
 		if !slices.Contains(paths, path) {
-			return nil, fmt.Errorf("--if-version: %s is not among the fields of this batch", short(path))
+			return nil, fmt.Errorf("--if-version: %s is not among the fields of this batch", cliout.Short(path))
 		}
 		out[path] = v
 	}
 	return out, nil
-}
-
-// maxShown bounds how much of an argument a message repeats.
-const maxShown = 64
-
-// short returns s cut to maxShown bytes on a rune boundary, for messages.
-func short(s string) string {
-	if len(s) <= maxShown {
-		return s
-	}
-	n := maxShown
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "..."
 }

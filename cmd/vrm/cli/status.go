@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
 
@@ -121,8 +122,8 @@ this one included: vrm status then fails and says so.`,
 					MaxProfileBytes:   l.GetMaxProfileBytes(),
 				}
 			}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
 			return writeStatusTable(a, res)
 		}),
@@ -131,29 +132,29 @@ this one included: vrm status then fails and says so.`,
 
 // writeStatusTable writes vrm status as a two-column table.
 func writeStatusTable(a *app, res statusResult) error {
-	t := newTable()
-	t.row("Vault:", res.Vault)
+	t := cliout.NewTable()
+	t.Row("Vault:", res.Vault)
 	host := res.HostID
 	if host == "" {
 		host = "none (vaultd serves this vault alone)"
 	}
-	t.row("Host:", host)
+	t.Row("Host:", host)
 	suspended := "no"
 	if res.Suspended {
 		suspended = "YES: the host suspended this vault; it refuses your calls and brands' until the host resumes it"
 	}
-	t.row("Suspended:", suspended)
-	t.row("Owner key:", res.OwnerJKT)
+	t.Row("Suspended:", suspended)
+	t.Row("Owner key:", res.OwnerJKT)
 	fields, bytes := strconv.FormatInt(res.FieldCount, 10), strconv.FormatInt(res.ProfileBytes, 10)
 	if q := res.Quota; q != nil {
 		fields += " of " + bounded(q.MaxFields)
 		bytes += " of " + bounded(q.MaxSizeBytes)
 	}
-	t.row("Fields:", fields)
-	t.row("Profile bytes:", bytes)
-	t.row("Consents:", strconv.FormatInt(res.ConsentCount, 10))
-	t.row("Calls:", strconv.FormatInt(res.CallCount, 10)+" (since the vault's server started)")
-	t.row("Last seq:", strconv.FormatUint(res.LastSeq, 10))
+	t.Row("Fields:", fields)
+	t.Row("Profile bytes:", bytes)
+	t.Row("Consents:", strconv.FormatInt(res.ConsentCount, 10))
+	t.Row("Calls:", strconv.FormatInt(res.CallCount, 10)+" (since the vault's server started)")
+	t.Row("Last seq:", strconv.FormatUint(res.LastSeq, 10))
 	if q := res.Quota; q != nil {
 		rows(t, "Quota:", []string{
 			"calls per second to the vault: " + bounded(q.CallsPerSecond),
@@ -173,7 +174,7 @@ func writeStatusTable(a *app, res statusResult) error {
 		keys = append(keys, desc)
 	}
 	rows(t, "Owner keys:", keys)
-	return t.writeTo(a.env.Stdout)
+	return t.WriteTo(a.env.Stdout)
 }
 
 // bounded writes a quota: the number, or "unlimited" for 0.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/vault/profile"
 )
 
@@ -104,7 +105,7 @@ are reported on standard error.`,
 		RunE: a.run(func(cmd *cobra.Command, args []string) error {
 			ff, ok := parseFileFormat(format)
 			if !ok {
-				return usagef(cmd, "--format must be json or vcard, got %q", short(format))
+				return usagef(cmd, "--format must be json or vcard, got %q", cliout.Short(format))
 			}
 			name, source := args[0], args[0]
 			var data []byte
@@ -171,8 +172,8 @@ are reported on standard error.`,
 				noun = "field"
 			}
 			fmt.Fprintf(a.env.Stderr, "imported %d %s from %s\n", len(fields), noun, source)
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
 			return writeFieldsTable(a.env.Stdout, out, noChanges)
 		}),
@@ -200,7 +201,7 @@ atomically and readable by you only (mode 0600): it holds personal data.
 		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
 			ff, ok := parseFileFormat(format)
 			if !ok {
-				return usagef(cmd, "--format must be json or vcard, got %q", short(format))
+				return usagef(cmd, "--format must be json or vcard, got %q", cliout.Short(format))
 			}
 			if ff == "" && out != "" && out != "-" {
 				ff = formatByName(out)
@@ -244,7 +245,7 @@ atomically and readable by you only (mode 0600): it holds personal data.
 			}
 
 			if out == "" || out == "-" {
-				return writeOut(a.env.Stdout, buf.Bytes())
+				return cliout.WriteOut(a.env.Stdout, buf.Bytes())
 			}
 			if err := writeFileAtomic(out, buf.Bytes()); err != nil {
 				if errors.Is(err, os.ErrNotExist) {
@@ -253,14 +254,14 @@ atomically and readable by you only (mode 0600): it holds personal data.
 				return err
 			}
 			res := exportResult{Vault: s.addr.String(), Format: ff, Out: out, Fields: len(fields), Bytes: buf.Len()}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
-			msg := fmt.Sprintf("Exported %d fields as JSON to %s (%d bytes).\n", res.Fields, cell(out), res.Bytes)
+			msg := fmt.Sprintf("Exported %d fields as JSON to %s (%d bytes).\n", res.Fields, cliout.Cell(out), res.Bytes)
 			if ff == fileVCard {
-				msg = fmt.Sprintf("Exported the contact fields as vCard to %s (%d bytes).\n", cell(out), res.Bytes)
+				msg = fmt.Sprintf("Exported the contact fields as vCard to %s (%d bytes).\n", cliout.Cell(out), res.Bytes)
 			}
-			return writeOut(a.env.Stdout, []byte(msg))
+			return cliout.WriteOut(a.env.Stdout, []byte(msg))
 		}),
 	}
 	f := cmd.Flags()

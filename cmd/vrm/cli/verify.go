@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vrmvault/vrmvault/clients/owner"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	"github.com/vrmvault/vrmvault/vault/audit"
 )
@@ -92,7 +93,7 @@ whole check.`,
 		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
 			for _, k := range trust {
 				if !validJKT(k) {
-					return usagef(cmd, "--trust must be a key thumbprint (43 characters of A-Z a-z 0-9 _ -); got %q", short(k))
+					return usagef(cmd, "--trust must be a key thumbprint (43 characters of A-Z a-z 0-9 _ -); got %q", cliout.Short(k))
 				}
 			}
 			s, err := a.open()
@@ -143,8 +144,8 @@ whole check.`,
 			for _, w := range res.Warnings {
 				warnf(a.env.Stderr, "%s", w)
 			}
-			if a.format == formatJSON {
-				return writeJSON(a.env.Stdout, res)
+			if a.format == cliout.JSON {
+				return cliout.WriteJSON(a.env.Stdout, res)
 			}
 			return writeVerifyTable(a, res)
 		}),
@@ -213,10 +214,10 @@ func (a *app) verifyReport(s *session, rep *owner.VerifyReport, trust []string) 
 }
 
 func writeVerifyTable(a *app, res verifyResult) error {
-	t := newTable()
-	t.row("Vault:", res.Vault)
-	t.row("Ledger:", fmt.Sprintf("%d entries: signatures and hash chain verified", res.Ledger.Entries))
-	t.row("Ledger head:", fmt.Sprintf("%d %s (saved)", res.Ledger.Head.Seq, orDash(res.Ledger.Head.Hash)))
+	t := cliout.NewTable()
+	t.Row("Vault:", res.Vault)
+	t.Row("Ledger:", fmt.Sprintf("%d entries: signatures and hash chain verified", res.Ledger.Entries))
+	t.Row("Ledger head:", fmt.Sprintf("%d %s (saved)", res.Ledger.Head.Seq, orDash(res.Ledger.Head.Hash)))
 	var keys []string
 	for _, k := range res.OwnerKeys {
 		desc := fmt.Sprintf("%s  %s (added by entry %d)", k.JKT, k.Device, k.AddedSeq)
@@ -230,17 +231,17 @@ func writeVerifyTable(a *app, res verifyResult) error {
 	}
 	rows(t, "Owner keys:", keys)
 	c := res.Consents
-	t.row("Consents:", fmt.Sprintf("%d granted (%d active), %d revoked, %d denied", c.Granted, c.Active, c.Revoked, c.Denied))
-	t.row("Audit log:", fmt.Sprintf("%d entries: hash chain verified; %d signed checkpoints verified", res.Audit.Entries, res.Audit.Checkpoints))
+	t.Row("Consents:", fmt.Sprintf("%d granted (%d active), %d revoked, %d denied", c.Granted, c.Active, c.Revoked, c.Denied))
+	t.Row("Audit log:", fmt.Sprintf("%d entries: hash chain verified; %d signed checkpoints verified", res.Audit.Entries, res.Audit.Checkpoints))
 	pinned := "(pinned)"
 	if res.VaultKeyPinnedNow {
 		pinned = "(pinned now)"
 	}
-	t.row("Vault key:", res.VaultKey+" "+pinned)
+	t.Row("Vault key:", res.VaultKey+" "+pinned)
 	if len(res.Warnings) > 0 {
-		t.row("Warnings:", strconv.Itoa(len(res.Warnings))+" (see above)")
+		t.Row("Warnings:", strconv.Itoa(len(res.Warnings))+" (see above)")
 	}
-	return t.writeTo(a.env.Stdout)
+	return t.WriteTo(a.env.Stdout)
 }
 
 // verifyFailed reports a failed verification: loudly for a rewritten
