@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
@@ -43,13 +44,13 @@ unless new ones are given.`,
 		Example: `  vrm-brand keygen --name "Example Shop" --url https://shop.example.com
   vrm-brand keygen --alg ES256 --force`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			alg, ok := parseAlgorithm(o.alg)
 			if !ok {
-				return usagef(cmd, "--alg must be EdDSA or ES256, got %q", cliout.Short(o.alg))
+				return cliexit.Usagef(cmd, "--alg must be EdDSA or ES256, got %q", cliout.Short(o.alg))
 			}
 			if err := checkBrandIdentity(o.name, o.url); err != nil {
-				return usagef(cmd, "%v", err)
+				return cliexit.Usagef(cmd, "%v", err)
 			}
 			return a.keygen(alg, o.name, o.url, o.force)
 		}),
@@ -59,7 +60,7 @@ unless new ones are given.`,
 	f.StringVar(&o.name, "name", "", "default brand display name of requests")
 	f.StringVar(&o.url, "url", "", "default brand URL of requests (https://...)")
 	f.BoolVar(&o.force, "force", false, "replace an existing key (the old key is deleted)")
-	_ = cmd.RegisterFlagCompletionFunc("alg", fixedCompletions(string(consent.EdDSA), string(consent.ES256)))
+	_ = cmd.RegisterFlagCompletionFunc("alg", cliexit.FixedCompletions(string(consent.EdDSA), string(consent.ES256)))
 	return cmd
 }
 

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 )
 
@@ -29,14 +30,14 @@ of this customer for this brand, the same in every read, different for
 every brand. A read under a revoked consent fails with "consent revoked".`,
 		Example: `  vrm-brand read --vault vault.example.net:443/v_3kq9
   vrm-brand read --vault vault.example.net:443/v_3kq9 name.given email.* -o json`,
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			addr, err := vaultconn.ParseAddress(vault)
 			if err != nil {
-				return usagef(cmd, "--vault: %v", err)
+				return cliexit.Usagef(cmd, "--vault: %v", err)
 			}
 			for _, p := range args {
 				if p == "" {
-					return usagef(cmd, "empty path")
+					return cliexit.Usagef(cmd, "empty path")
 				}
 			}
 			s, err := a.open(addr)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
@@ -75,13 +76,13 @@ descriptor. Without REQUEST_ID, the latest request this brand key made of
 the vault from this home is used.`,
 		Example: `  vrm-brand receipt --vault vault.example.net:443/v_3kq9 > receipt.jws`,
 		Args:    argsAtMost(1),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			addr, err := vaultconn.ParseAddress(vault)
 			if err != nil {
-				return usagef(cmd, "--vault: %v", err)
+				return cliexit.Usagef(cmd, "--vault: %v", err)
 			}
 			if len(args) == 1 && !validRequestID(args[0]) {
-				return usagef(cmd, "%q is not a request id", cliout.Short(args[0]))
+				return cliexit.Usagef(cmd, "%q is not a request id", cliout.Short(args[0]))
 			}
 			s, err := a.open(addr)
 			if err != nil {
@@ -155,10 +156,10 @@ pinned for the vault, by the pinned key (on first contact, the key is
 pinned). Save it to check receipts offline with verify-receipt --descriptor.`,
 		Example: `  vrm-brand descriptor --vault vault.example.net:443/v_3kq9 > vault.jws`,
 		Args:    noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			addr, err := vaultconn.ParseAddress(vault)
 			if err != nil {
-				return usagef(cmd, "--vault: %v", err)
+				return cliexit.Usagef(cmd, "--vault: %v", err)
 			}
 			s, err := a.open(addr)
 			if err != nil {
@@ -197,16 +198,16 @@ status 1 with one line saying why.`,
 		Example: `  vrm-brand verify-receipt receipt.jws --vault vault.example.net:443/v_3kq9
   vrm-brand verify-receipt receipt.jws --vault vault.example.net:443/v_3kq9 --descriptor vault.jws`,
 		Args: argsExactly(1, "RECEIPT_FILE"),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			addr, err := vaultconn.ParseAddress(vault)
 			if err != nil {
-				return usagef(cmd, "--vault: %v", err)
+				return cliexit.Usagef(cmd, "--vault: %v", err)
 			}
 			if args[0] == "" {
-				return usagef(cmd, "empty RECEIPT_FILE")
+				return cliexit.Usagef(cmd, "empty RECEIPT_FILE")
 			}
 			if cmd.Flags().Changed("descriptor") && descFile == "" {
-				return usagef(cmd, "--descriptor: empty file name")
+				return cliexit.Usagef(cmd, "--descriptor: empty file name")
 			}
 			return a.verifyReceipt(cmd.Context(), addr, args[0], descFile)
 		}),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vrmvault/vrmvault/clients/brand"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
@@ -101,14 +102,14 @@ status and receipt can find it without being told.`,
       --scope read:name.* --scope read:email.* --purpose ServiceProvision \
       --duration 90d --reason "To address your orders to you."`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			addr, err := vaultconn.ParseAddress(o.vault)
 			if err != nil {
-				return usagef(cmd, "--vault: %v", err)
+				return cliexit.Usagef(cmd, "--vault: %v", err)
 			}
 			d, err := parseDuration(o.duration)
 			if err != nil {
-				return usagef(cmd, "--duration: %v", err)
+				return cliexit.Usagef(cmd, "--duration: %v", err)
 			}
 			return a.request(cmd, addr, o.name, o.url, o.scopes, o.purposes, d, o.reason)
 		}),
@@ -125,7 +126,7 @@ status and receipt can find it without being told.`,
 	_ = cmd.MarkFlagRequired("scope")
 	_ = cmd.MarkFlagRequired("purpose")
 	_ = cmd.MarkFlagRequired("duration")
-	_ = cmd.RegisterFlagCompletionFunc("purpose", fixedCompletions(consent.Purposes()...))
+	_ = cmd.RegisterFlagCompletionFunc("purpose", cliexit.FixedCompletions(consent.Purposes()...))
 	return cmd
 }
 
@@ -153,17 +154,17 @@ func (a *app) request(cmd *cobra.Command, addr vaultconn.Address, name, url stri
 	}
 	switch {
 	case name == "":
-		return usagef(cmd, "--name is required (or store a default with %s keygen --name)", programName)
+		return cliexit.Usagef(cmd, "--name is required (or store a default with %s keygen --name)", programName)
 	case url == "":
-		return usagef(cmd, "--url is required (or store a default with %s keygen --url)", programName)
+		return cliexit.Usagef(cmd, "--url is required (or store a default with %s keygen --url)", programName)
 	}
 	parsed, err := consent.ParseScopes(scopes)
 	if err != nil {
-		return usagef(cmd, "--scope: %v", err)
+		return cliexit.Usagef(cmd, "--scope: %v", err)
 	}
 	ar := consent.AccessRequest{BrandName: name, BrandURL: url, Scopes: parsed, Purposes: purposes, Duration: d, Reason: reason}
 	if err := ar.Validate(jkt); err != nil {
-		return usagef(cmd, "%v", err)
+		return cliexit.Usagef(cmd, "%v", err)
 	}
 
 	s, err := a.open(addr)
@@ -172,7 +173,7 @@ func (a *app) request(cmd *cobra.Command, addr vaultconn.Address, name, url stri
 	}
 	defer s.Close()
 	if err := ar.Validate(s.key.Thumbprint()); err != nil {
-		return usagef(cmd, "%v", err)
+		return cliexit.Usagef(cmd, "%v", err)
 	}
 
 	d0, _, err := a.fetchDescriptor(cmd.Context(), s)
@@ -235,19 +236,19 @@ decision; read it from the output.`,
 		Example: `  vrm-brand status --vault vault.example.net:443/v_3kq9
   vrm-brand status --vault vault.example.net:443/v_3kq9 --wait -o json 7Qm1X2...`,
 		Args: argsAtMost(1),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			addr, err := vaultconn.ParseAddress(o.vault)
 			if err != nil {
-				return usagef(cmd, "--vault: %v", err)
+				return cliexit.Usagef(cmd, "--vault: %v", err)
 			}
 			if len(args) == 1 && !validRequestID(args[0]) {
-				return usagef(cmd, "%q is not a request id", cliout.Short(args[0]))
+				return cliexit.Usagef(cmd, "%q is not a request id", cliout.Short(args[0]))
 			}
 			if o.waitTimeout <= 0 {
-				return usagef(cmd, "--wait-timeout must be positive, got %s", o.waitTimeout)
+				return cliexit.Usagef(cmd, "--wait-timeout must be positive, got %s", o.waitTimeout)
 			}
 			if o.pollPeriod <= 0 {
-				return usagef(cmd, "--poll-interval must be positive, got %s", o.pollPeriod)
+				return cliexit.Usagef(cmd, "--poll-interval must be positive, got %s", o.pollPeriod)
 			}
 			s, err := a.open(addr)
 			if err != nil {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
@@ -90,18 +91,18 @@ The stream itself has no deadline; --timeout bounds each acknowledgement.`,
 		Example: `  vrm-brand watch --vault vault.example.net:443/v_3kq9
   vrm-brand watch --vault vault.example.net:443/v_3kq9 address.home.* -o json
   vrm-brand watch --vault vault.example.net:443/v_3kq9 --from-start --ack-every 10s`,
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			addr, err := vaultconn.ParseAddress(o.vault)
 			if err != nil {
-				return usagef(cmd, "--vault: %v", err)
+				return cliexit.Usagef(cmd, "--vault: %v", err)
 			}
 			for _, p := range args {
 				if p == "" {
-					return usagef(cmd, "empty path")
+					return cliexit.Usagef(cmd, "empty path")
 				}
 			}
 			if o.ackEvery <= 0 {
-				return usagef(cmd, "--ack-every must be positive, got %s", o.ackEvery)
+				return cliexit.Usagef(cmd, "--ack-every must be positive, got %s", o.ackEvery)
 			}
 			s, err := a.open(addr)
 			if err != nil {
@@ -445,13 +446,13 @@ exit status is 0 whatever the decision, and when interrupted.`,
 		Example: `  vrm-brand watch-consent --vault vault.example.net:443/v_3kq9
   vrm-brand watch-consent --vault vault.example.net:443/v_3kq9 7Qm1X2... -o json`,
 		Args: argsAtMost(1),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			addr, err := vaultconn.ParseAddress(vault)
 			if err != nil {
-				return usagef(cmd, "--vault: %v", err)
+				return cliexit.Usagef(cmd, "--vault: %v", err)
 			}
 			if len(args) == 1 && !validRequestID(args[0]) {
-				return usagef(cmd, "%q is not a request id", cliout.Short(args[0]))
+				return cliexit.Usagef(cmd, "%q is not a request id", cliout.Short(args[0]))
 			}
 			s, err := a.open(addr)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/vault/profile"
 )
@@ -63,26 +64,26 @@ RFC 3339.`,
   vrm-brand write --vault vault.example.net:443/v_3kq9 --type int loyalty.points=120`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usagef(cmd, "missing PATH=VALUE arguments")
+				return cliexit.Usagef(cmd, "missing PATH=VALUE arguments")
 			}
 			return nil
 		},
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			addr, err := vaultconn.ParseAddress(vault)
 			if err != nil {
-				return usagef(cmd, "--vault: %v", err)
+				return cliexit.Usagef(cmd, "--vault: %v", err)
 			}
 			kind, explicit := profile.Kind(0), false
 			if cmd.Flags().Changed("type") {
 				k, err := profile.ParseKind(typ)
 				if err != nil {
-					return usagef(cmd, "--type must be one of string, int, bool, timestamp, list; got %q", cliout.Short(typ))
+					return cliexit.Usagef(cmd, "--type must be one of string, int, bool, timestamp, list; got %q", cliout.Short(typ))
 				}
 				kind, explicit = k, true
 			}
 			assigns, err := parseAssignments(args)
 			if err != nil {
-				return usagef(cmd, "%v", err)
+				return cliexit.Usagef(cmd, "%v", err)
 			}
 
 			s, err := a.open(addr)
@@ -96,7 +97,7 @@ RFC 3339.`,
 			for _, as := range assigns {
 				path := inNamespace(ns, as.path)
 				if seen[path] {
-					return usagef(cmd, "%s is given twice", cliout.Short(path))
+					return cliexit.Usagef(cmd, "%s is given twice", cliout.Short(path))
 				}
 				seen[path] = true
 				v, err := profile.ParseValue(path, as.text, kind, explicit)
@@ -134,7 +135,7 @@ RFC 3339.`,
 	f.StringVar(&vault, "vault", "", "vault address, host:port/<vault-id>")
 	f.StringVar(&typ, "type", "", "type of every value: string, int, bool, timestamp or list (default: string)")
 	_ = cmd.MarkFlagRequired("vault")
-	_ = cmd.RegisterFlagCompletionFunc("type", fixedCompletions("string", "int", "bool", "timestamp", "list"))
+	_ = cmd.RegisterFlagCompletionFunc("type", cliexit.FixedCompletions("string", "int", "bool", "timestamp", "list"))
 	return cmd
 }
 

@@ -66,15 +66,14 @@ package cli
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
@@ -88,9 +87,9 @@ const (
 	ExitOK = 0
 	// ExitFailure means the operation was refused or failed: the host
 	// said no or could not be reached, or there is no admin key yet.
-	ExitFailure = 1
+	ExitFailure = cliexit.ExitFailure
 	// ExitUsage means the command line was wrong and nothing was tried.
-	ExitUsage = 2
+	ExitUsage = cliexit.ExitUsage
 )
 
 // DefaultTimeout is the default deadline of each call to the host.
@@ -130,8 +129,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if err == nil {
 		return ExitOK
 	}
-	code, msg := describe(cmd, err)
-	fmt.Fprintf(a.env.Stderr, "%s: %s\n", programName, oneLine(msg))
+	code, msg := cliexit.Describe(cmd, err)
+	fmt.Fprintf(a.env.Stderr, "%s: %s\n", programName, cliexit.OneLine(msg))
 	return code
 }
 
@@ -197,7 +196,7 @@ $` + envHostID + `, else what vrm-host config saved.
 Output is a table on a terminal and JSON otherwise; set $` + envFormat + ` or
 pass -o to choose.`,
 		Args:              cobra.ArbitraryArgs,
-		RunE:              a.group,
+		RunE:              cliexit.Group,
 		PersistentPreRunE: a.prepare,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
@@ -206,7 +205,7 @@ pass -o to choose.`,
 	root.SetOut(a.env.Stdout)
 	root.SetErr(a.env.Stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return &usageError{cmd: cmd, msg: err.Error()}
+		return &cliexit.UsageError{Cmd: cmd, Msg: err.Error()}
 	})
 
 	pf := root.PersistentFlags()
@@ -216,7 +215,7 @@ pass -o to choose.`,
 	pf.StringVar(&a.hostID, "host-id", "", "the host's id, as vaultd has it (default: $"+envHostID+", else config)")
 	pf.StringVar(&a.tlsCA, "tls-ca", "", "PEM file of CA certificates to trust instead of the system's (default: config)")
 	pf.BoolVar(&a.insecure, "insecure", false, "connect without TLS even to a host that is not on this machine (default: config)")
-	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions(string(cliout.Table), string(cliout.JSON)))
+	_ = root.RegisterFlagCompletionFunc("output", cliexit.FixedCompletions(string(cliout.Table), string(cliout.JSON)))
 	_ = root.MarkPersistentFlagFilename("tls-ca", "pem", "crt")
 
 	root.AddCommand(a.keygenCommand(), a.configCommand(), a.createCommand(), a.listCommand(),
@@ -228,7 +227,7 @@ pass -o to choose.`,
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {
 			c.Args = cobra.ArbitraryArgs
-			c.RunE = a.group
+			c.RunE = cliexit.Group
 		}
 	}
 	return root
@@ -237,162 +236,42 @@ pass -o to choose.`,
 // prepare runs before every command: it checks the persistent flags and
 // resolves the output format.
 func (a *app) prepare(cmd *cobra.Command, _ []string) error {
-	if isMeta(cmd) {
+	if cliexit.IsMeta(cmd) {
 		return nil // help and shell completion print no results
 	}
 	if a.timeout <= 0 {
-		return usagef(cmd, "--timeout must be positive, got %s", a.timeout)
+		return cliexit.Usagef(cmd, "--timeout must be positive, got %s", a.timeout)
 	}
 	if a.host != "" {
 		if err := checkHostPort(a.host); err != nil {
-			return usagef(cmd, "--host: %v", err)
+			return cliexit.Usagef(cmd, "--host: %v", err)
 		}
 	}
 	if a.hostID != "" && !consent.ValidID(a.hostID) {
-		return usagef(cmd, "--host-id: %q is not a host id (1 to 64 of A-Z a-z 0-9 _ -)", cliout.Short(a.hostID))
+		return cliexit.Usagef(cmd, "--host-id: %q is not a host id (1 to 64 of A-Z a-z 0-9 _ -)", cliout.Short(a.hostID))
 	}
 	f, err := resolveFormat(a.output, a.env.Getenv(envFormat), a.env.Stdout)
 	if err != nil {
-		return &usageError{cmd: cmd, msg: err.Error()}
+		return &cliexit.UsageError{Cmd: cmd, Msg: err.Error()}
 	}
 	a.format = f
 	return nil
 }
 
-// isMeta reports whether cmd is cobra's help or a shell completion
-// command, which work whatever the output settings.
-func isMeta(cmd *cobra.Command) bool {
-	for c := cmd; c != nil; c = c.Parent() {
-		switch c.Name() {
-		case "help", "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
-			return c.HasParent()
-		}
-	}
-	return false
-}
-
-// group is the RunE of a command that only holds subcommands: any call of
-// it is a usage error that names the subcommands.
-func (a *app) group(cmd *cobra.Command, args []string) error {
-	if len(args) == 0 {
-		var names []string
-		for _, c := range cmd.Commands() {
-			if c.IsAvailableCommand() {
-				names = append(names, c.Name())
-			}
-		}
-		return usagef(cmd, "missing command: one of %s", strings.Join(names, ", "))
-	}
-	msg := fmt.Sprintf("unknown command %q", cliout.Short(args[0]))
-	if cmd.SuggestionsMinimumDistance <= 0 {
-		cmd.SuggestionsMinimumDistance = 2
-	}
-	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-		msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
-	}
-	return &usageError{cmd: cmd, msg: msg}
-}
-
-// run wraps a command's logic so that any error it returns, other than a
-// usageError, is reported as a failure (exit status 1). Errors that do not
-// pass through run come from cobra's own parsing and are usage errors.
-func (a *app) run(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		err := fn(cmd, args)
-		var ue *usageError
-		if err == nil || errors.As(err, &ue) {
-			return err
-		}
-		return &failure{err: err}
-	}
-}
-
-// usageError is a command line that cannot run: exit status 2.
-type usageError struct {
-	cmd *cobra.Command
-	msg string
-}
-
-func (e *usageError) Error() string { return e.msg }
-
-// usagef returns a usageError of cmd.
-func usagef(cmd *cobra.Command, format string, args ...any) error {
-	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
-}
-
-// failure is an operation that was tried and failed: exit status 1.
-type failure struct{ err error }
-
-func (e *failure) Error() string { return e.err.Error() }
-func (e *failure) Unwrap() error { return e.err }
-
-// describe returns the exit status and the message for an error returned
-// by the command tree; cmd is the command it came from.
-func describe(cmd *cobra.Command, err error) (int, string) {
-	var (
-		ue *usageError
-		f  *failure
-	)
-	switch {
-	case errors.As(err, &ue):
-		return ExitUsage, usageLine(ue.cmd, ue.msg)
-	case errors.As(err, &f):
-		return ExitFailure, f.err.Error()
-	default: // cobra's own checks: arguments, required flags
-		return ExitUsage, usageLine(cmd, err.Error())
-	}
-}
-
-// usageLine formats a usage error of cmd as
-// `quota: <msg> (see vrm-host quota --help)`.
-func usageLine(cmd *cobra.Command, msg string) string {
-	if cmd == nil {
-		return msg
-	}
-	path := cmd.CommandPath()
-	if name, ok := strings.CutPrefix(path, cmd.Root().Name()+" "); ok {
-		msg = name + ": " + msg
-	}
-	return fmt.Sprintf("%s (see %s --help)", msg, path)
-}
-
-// oneLine makes s safe to print as one line on a terminal: line breaks and
-// tabs become spaces, and other control and format characters (escape
-// sequences, bidirectional overrides) become '?'. Messages of the host
-// pass through it, so a hostile server cannot write to the terminal.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			return ' '
-		case r == ' ' || unicode.IsGraphic(r):
-			return r
-		}
-		return '?'
-	}, strings.TrimSpace(s))
-}
-
 // warnf writes a one-line note to standard error.
 func (a *app) warnf(format string, args ...any) {
-	fmt.Fprintf(a.env.Stderr, "%s: %s\n", programName, oneLine(fmt.Sprintf(format, args...)))
-}
-
-// fixedCompletions completes a flag's value from a fixed list.
-func fixedCompletions(values ...string) cobra.CompletionFunc {
-	return func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		return values, cobra.ShellCompDirectiveNoFileComp
-	}
+	fmt.Fprintf(a.env.Stderr, "%s: %s\n", programName, cliexit.OneLine(fmt.Sprintf(format, args...)))
 }
 
 // vaultIDArg is the Args check of a command taking one VAULT_ID.
 func vaultIDArg(cmd *cobra.Command, args []string) error {
 	switch {
 	case len(args) == 0:
-		return usagef(cmd, "missing VAULT_ID")
+		return cliexit.Usagef(cmd, "missing VAULT_ID")
 	case len(args) > 1:
-		return usagef(cmd, "unexpected argument %q", cliout.Short(args[1]))
+		return cliexit.Usagef(cmd, "unexpected argument %q", cliout.Short(args[1]))
 	case !consent.ValidID(args[0]):
-		return usagef(cmd, "%q is not a vault id (1 to 64 of A-Z a-z 0-9 _ -)", cliout.Short(args[0]))
+		return cliexit.Usagef(cmd, "%q is not a vault id (1 to 64 of A-Z a-z 0-9 _ -)", cliout.Short(args[0]))
 	}
 	return nil
 }
@@ -400,7 +279,7 @@ func vaultIDArg(cmd *cobra.Command, args []string) error {
 // noArgs is an Args check refusing any argument.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usagef(cmd, "unexpected argument %q", cliout.Short(args[0]))
+		return cliexit.Usagef(cmd, "unexpected argument %q", cliout.Short(args[0]))
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 )
 
@@ -45,7 +46,7 @@ command overrides both). Without flags, only print them.`,
   vrm-host config --tls-ca /etc/vrm/ca.pem
   vrm-host config`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			return a.config(cmd)
 		}),
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
@@ -48,10 +49,10 @@ host keeps accepting the old key until it is removed from vaultd's flags.`,
 		Example: `  vrm-host keygen
   vrm-host keygen --alg ES256 --force`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			alg, ok := parseAlgorithm(o.alg)
 			if !ok {
-				return usagef(cmd, "--alg must be EdDSA or ES256, got %q", cliout.Short(o.alg))
+				return cliexit.Usagef(cmd, "--alg must be EdDSA or ES256, got %q", cliout.Short(o.alg))
 			}
 			return a.keygen(alg, o.force)
 		}),
@@ -59,7 +60,7 @@ host keeps accepting the old key until it is removed from vaultd's flags.`,
 	f := cmd.Flags()
 	f.StringVar(&o.alg, "alg", string(consent.EdDSA), "signature algorithm: EdDSA (Ed25519) or ES256 (P-256)")
 	f.BoolVar(&o.force, "force", false, "replace an existing key (the old private key is deleted)")
-	_ = cmd.RegisterFlagCompletionFunc("alg", fixedCompletions(string(consent.EdDSA), string(consent.ES256)))
+	_ = cmd.RegisterFlagCompletionFunc("alg", cliexit.FixedCompletions(string(consent.EdDSA), string(consent.ES256)))
 	return cmd
 }
 

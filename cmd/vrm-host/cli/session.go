@@ -13,6 +13,7 @@ import (
 
 	"github.com/vrmvault/vrmvault/clients/host"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
@@ -47,12 +48,12 @@ func (a *app) resolveTarget(cmd *cobra.Command, cfg *config) (target, error) {
 	t.host, t.hostSource = pick(a.host, envAddr, cfg.Host)
 	if t.hostSource == "env $"+envAddr {
 		if err := checkHostPort(t.host); err != nil {
-			return target{}, usagef(cmd, "$%s: %v", envAddr, err)
+			return target{}, cliexit.Usagef(cmd, "$%s: %v", envAddr, err)
 		}
 	}
 	t.hostID, t.hostIDSource = pick(a.hostID, envHostID, cfg.HostID)
 	if t.hostIDSource == "env $"+envHostID && !consent.ValidID(t.hostID) {
-		return target{}, usagef(cmd, "$%s: %q is not a host id (1 to 64 of A-Z a-z 0-9 _ -)", envHostID, cliout.Short(t.hostID))
+		return target{}, cliexit.Usagef(cmd, "$%s: %q is not a host id (1 to 64 of A-Z a-z 0-9 _ -)", envHostID, cliout.Short(t.hostID))
 	}
 	switch {
 	case a.tlsCA != "":
@@ -74,9 +75,9 @@ func (a *app) resolveTarget(cmd *cobra.Command, cfg *config) (target, error) {
 func requireHost(cmd *cobra.Command, t target) error {
 	switch {
 	case t.host == "":
-		return usagef(cmd, "no host: pass --host HOST:PORT, set $%s, or save one with %s config --host HOST:PORT", envAddr, programName)
+		return cliexit.Usagef(cmd, "no host: pass --host HOST:PORT, set $%s, or save one with %s config --host HOST:PORT", envAddr, programName)
 	case t.hostID == "":
-		return usagef(cmd, "no host id: pass --host-id ID, set $%s, or save one with %s config --host-id ID", envHostID, programName)
+		return cliexit.Usagef(cmd, "no host id: pass --host-id ID, set $%s, or save one with %s config --host-id ID", envHostID, programName)
 	}
 	return nil
 }

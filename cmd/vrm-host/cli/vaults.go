@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
@@ -51,7 +52,7 @@ host's defaults.`,
 		Example: `  vrm-host create
   vrm-host create --max-fields 500 --max-size-bytes 1MiB --brand-calls-per-second 5`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			return a.create(cmd, qf.quota())
 		}),
 	}
@@ -141,9 +142,9 @@ printed (in JSON, next_page_token; on a table, a note on standard error).`,
 		Example: `  vrm-host list
   vrm-host list --all -o json`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			if o.pageSize < 1 || o.pageSize > maxPageSize {
-				return usagef(cmd, "--page-size must be 1 to %d, got %d", maxPageSize, o.pageSize)
+				return cliexit.Usagef(cmd, "--page-size must be 1 to %d, got %d", maxPageSize, o.pageSize)
 			}
 			return a.list(cmd, o.pageSize, o.pageToken, o.all)
 		}),
@@ -232,7 +233,7 @@ of brands with FAILED_PRECONDITION "vault suspended". Its data is kept, and
 HostService still manages it.`,
 		Example: `  vrm-host suspend v_3kq9`,
 		Args:    vaultIDArg,
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			return a.setSuspended(cmd, args[0], true)
 		}),
 	}
@@ -245,7 +246,7 @@ func (a *app) resumeCommand() *cobra.Command {
 		Long:    `Lift a vault's suspension: it answers its owner and brands again.`,
 		Example: `  vrm-host resume v_3kq9`,
 		Args:    vaultIDArg,
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			return a.setSuspended(cmd, args[0], false)
 		}),
 	}
@@ -295,10 +296,10 @@ marks a quota the vault does not set (the host's own limits apply).`,
 		Example: `  vrm-host quota v_3kq9 --max-fields 1000 --max-size-bytes 2MiB
   vrm-host quota v_3kq9 --brand-calls-per-second 2 --brand-open-streams 1`,
 		Args: vaultIDArg,
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			q := qf.quota()
 			if q == nil {
-				return usagef(cmd, "give at least one of %s", quotaFlagList())
+				return cliexit.Usagef(cmd, "give at least one of %s", quotaFlagList())
 			}
 			return a.setQuota(cmd, args[0], q)
 		}),
@@ -345,9 +346,9 @@ is unreadable even in backups of the store, then erases its data. This cannot
 be undone, and --yes is required to say so.`,
 		Example: `  vrm-host delete v_3kq9 --yes`,
 		Args:    vaultIDArg,
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			if !yes {
-				return usagef(cmd, "deleting vault %s destroys its data key and all its data, and cannot be undone; pass --yes to confirm", args[0])
+				return cliexit.Usagef(cmd, "deleting vault %s destroys its data key and all its data, and cannot be undone; pass --yes to confirm", args[0])
 			}
 			return a.delete(cmd, args[0])
 		}),

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
@@ -67,21 +68,21 @@ device name of an owner key. vrm verify checks the log's hash chain.`,
   vrm audit --brand 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I --limit 20
   vrm audit --path address.* -o json`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			if o.brand != "" && !validJKT(o.brand) {
-				return usagef(cmd, "--brand must be a key thumbprint (43 characters of A-Z a-z 0-9 _ -); got %q", cliout.Short(o.brand))
+				return cliexit.Usagef(cmd, "--brand must be a key thumbprint (43 characters of A-Z a-z 0-9 _ -); got %q", cliout.Short(o.brand))
 			}
 			if cmd.Flags().Changed("path") && o.path == "" {
-				return usagef(cmd, "--path must not be empty")
+				return cliexit.Usagef(cmd, "--path must not be empty")
 			}
 			if o.limit < 0 {
-				return usagef(cmd, "--limit must be 0 (all) or more; got %d", o.limit)
+				return cliexit.Usagef(cmd, "--limit must be 0 (all) or more; got %d", o.limit)
 			}
 			var since time.Time
 			if cmd.Flags().Changed("since") {
 				t, err := parseSince(o.since, a.env.Now())
 				if err != nil {
-					return usagef(cmd, "--since: %v", err)
+					return cliexit.Usagef(cmd, "--since: %v", err)
 				}
 				since = t
 			}

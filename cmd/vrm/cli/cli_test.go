@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 )
@@ -493,8 +494,8 @@ func TestOneLine(t *testing.T) {
 		"tab\there":           "tab here",
 		"unicode ok: Zoë, 東京": "unicode ok: Zoë, 東京",
 	} {
-		if got := oneLine(in); got != want {
-			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
+		if got := cliexit.OneLine(in); got != want {
+			t.Errorf("cliexit.OneLine(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

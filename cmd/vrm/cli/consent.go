@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vrmvault/vrmvault/clients/owner"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
@@ -170,7 +171,7 @@ const stateAll = "all"
 func parseState(cmd *cobra.Command, value string, names []string) (string, error) {
 	v := strings.ToLower(strings.TrimSpace(value))
 	if !slices.Contains(names, v) {
-		return "", usagef(cmd, "--state must be one of %s; got %q", strings.Join(names, ", "), cliout.Short(value))
+		return "", cliexit.Usagef(cmd, "--state must be one of %s; got %q", strings.Join(names, ", "), cliout.Short(value))
 	}
 	return v, nil
 }
@@ -204,7 +205,7 @@ func list(values []string) string { return orDash(strings.Join(values, ", ")) }
 // before anything is sent.
 func checkID(cmd *cobra.Command, what, id string) error {
 	if !consent.ValidID(id) {
-		return usagef(cmd, "%s must be 1 to %d characters of A-Z a-z 0-9 _ -; got %q", what, consent.MaxIDLen, cliout.Short(id))
+		return cliexit.Usagef(cmd, "%s must be 1 to %d characters of A-Z a-z 0-9 _ -; got %q", what, consent.MaxIDLen, cliout.Short(id))
 	}
 	return nil
 }
@@ -279,11 +280,11 @@ vrm requests show ID, then answer it with vrm grant ID or vrm deny ID.`,
   vrm requests show 7Vb3kq9xQ2mJc1dA4pLrZg`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return a.group(cmd, args)
+				return cliexit.Group(cmd, args)
 			}
 			return nil
 		},
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			st, err := parseState(cmd, state, requestStates)
 			if err != nil {
 				return err
@@ -335,7 +336,7 @@ vrm requests show ID, then answer it with vrm grant ID or vrm deny ID.`,
 		}),
 	}
 	cmd.Flags().StringVar(&state, "state", "pending", "only requests in this state: "+strings.Join(requestStates, ", "))
-	_ = cmd.RegisterFlagCompletionFunc("state", fixedCompletions(requestStates...))
+	_ = cmd.RegisterFlagCompletionFunc("state", cliexit.FixedCompletions(requestStates...))
 	cmd.AddCommand(a.requestsShowCommand())
 	return cmd
 }
@@ -350,7 +351,7 @@ purposes, for how long and why, and the pairwise subject: the identifier the
 brand will receive for you, different for every brand.`,
 		Example: `  vrm requests show 7Vb3kq9xQ2mJc1dA4pLrZg`,
 		Args:    argsExactly(1, "request ID"),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			if err := checkID(cmd, "request ID", id); err != nil {
 				return err
@@ -444,20 +445,20 @@ duration (12h, 90m).`,
 		Example: `  vrm grant 7Vb3kq9xQ2mJc1dA4pLrZg
   vrm grant 7Vb3kq9xQ2mJc1dA4pLrZg --only read:name.given,read:email.home --expires 30d`,
 		Args: argsExactly(1, "request ID"),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			if err := checkID(cmd, "request ID", id); err != nil {
 				return err
 			}
 			if _, err := consent.ParseScopes(only); err != nil {
-				return usagef(cmd, "--only: %v", err)
+				return cliexit.Usagef(cmd, "--only: %v", err)
 			}
 			var g owner.Grant
 			g.Only = only
 			if cmd.Flags().Changed("expires") {
 				d, err := parseDuration(expires)
 				if err != nil {
-					return usagef(cmd, "--expires: %v", err)
+					return cliexit.Usagef(cmd, "--expires: %v", err)
 				}
 				g.Expires = d
 			}
@@ -505,7 +506,7 @@ device's owner key, and the vault stores it in its ledger. The brand can see
 that you said no.`,
 		Example: `  vrm deny 7Vb3kq9xQ2mJc1dA4pLrZg`,
 		Args:    argsExactly(1, "request ID"),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			if err := checkID(cmd, "request ID", id); err != nil {
 				return err
@@ -536,7 +537,7 @@ under that consent is refused, and its open streams are closed. List your
 consents and their ids with vrm consents.`,
 		Example: `  vrm revoke Qm3kT0a9Lr2xYc8VbN1dZw`,
 		Args:    argsExactly(1, "CONSENT_ID"),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			if err := checkID(cmd, "CONSENT_ID", id); err != nil {
 				return err
@@ -607,7 +608,7 @@ yet ("N behind"; "N+ behind" when there are more than the vault counts).`,
 		Example: `  vrm consents
   vrm consents --state granted -o json`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			st, err := parseState(cmd, state, consentStates)
 			if err != nil {
 				return err
@@ -653,6 +654,6 @@ yet ("N behind"; "N+ behind" when there are more than the vault counts).`,
 		}),
 	}
 	cmd.Flags().StringVar(&state, "state", stateAll, "only consents in this state: "+strings.Join(consentStates, ", "))
-	_ = cmd.RegisterFlagCompletionFunc("state", fixedCompletions(consentStates...))
+	_ = cmd.RegisterFlagCompletionFunc("state", cliexit.FixedCompletions(consentStates...))
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
@@ -111,7 +112,7 @@ func (a *app) extendsHead(ctx context.Context, s *session, saved consent.Head, e
 
 // warnf writes a one-line warning, "vrm: warning: ...".
 func warnf(w io.Writer, format string, args ...any) {
-	fmt.Fprintf(w, "vrm: warning: %s\n", oneLine(fmt.Sprintf(format, args...)))
+	fmt.Fprintf(w, "vrm: warning: %s\n", cliexit.OneLine(fmt.Sprintf(format, args...)))
 }
 
 // warnHistory writes the loud warning about a ledger that does not extend
@@ -124,6 +125,6 @@ func warnHistory(w io.Writer, saved consent.Head, detail ...string) {
 		"consents, denials or revocations you signed may be gone.",
 	}
 	for _, l := range append(lines, detail...) {
-		fmt.Fprintf(w, "WARNING: %s\n", oneLine(l))
+		fmt.Fprintf(w, "WARNING: %s\n", cliexit.OneLine(l))
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vrmvault/vrmvault/clients/owner"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
@@ -51,13 +52,13 @@ line (where other users of the machine could see it).`,
 		Example: `  vrm init --vault vault.example.net:443/v_3kq9 --code 7H3K-99QX
   vrm init --vault 127.0.0.1:7443/dev --code - --device laptop < code.txt`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			addr, err := vaultconn.ParseAddress(o.vault)
 			if err != nil {
-				return usagef(cmd, "--vault: %v", err)
+				return cliexit.Usagef(cmd, "--vault: %v", err)
 			}
 			if o.code == "" {
-				return usagef(cmd, "--code must not be empty")
+				return cliexit.Usagef(cmd, "--code must not be empty")
 			}
 			return a.enrol(cmd, addr, o.code, o.device, o.tlsCA, o.insecure, o.force)
 		}),

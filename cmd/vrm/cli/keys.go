@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
@@ -54,7 +55,7 @@ own key with vrm init and that code. vrm keys rm removes a key with an entry
 signed by this device's key. Both changes are recorded in the vault's consent
 ledger, which vrm verify checks.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: a.group,
+		RunE: cliexit.Group,
 	}
 	cmd.AddCommand(a.keysListCommand(), a.keysAddCommand(), a.keysRmCommand())
 	return cmd
@@ -69,7 +70,7 @@ device name given when it was enrolled, and when. This device's key is marked.`,
 		Example: `  vrm keys list
   vrm keys list -o json`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			s, err := a.open()
 			if err != nil {
 				return err
@@ -138,7 +139,7 @@ that vrm verify knows it is yours.`,
 		Example: `  vrm keys add
   vrm keys add -o json`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			s, err := a.open()
 			if err != nil {
 				return err
@@ -214,13 +215,13 @@ locks this device out of the vault and needs --force as well. The vault never
 removes its last owner key.`,
 		Example: `  vrm keys rm 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I --yes`,
 		Args:    argsExactly(1, "JKT"),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			jkt := args[0]
 			if !validJKT(jkt) {
-				return usagef(cmd, "JKT must be a whole key thumbprint (43 characters of A-Z a-z 0-9 _ -) as vrm keys list shows it; got %q", cliout.Short(jkt))
+				return cliexit.Usagef(cmd, "JKT must be a whole key thumbprint (43 characters of A-Z a-z 0-9 _ -) as vrm keys list shows it; got %q", cliout.Short(jkt))
 			}
 			if !yes {
-				return usagef(cmd, "removing an owner key cannot be undone; pass --yes to confirm")
+				return cliexit.Usagef(cmd, "removing an owner key cannot be undone; pass --yes to confirm")
 			}
 			s, err := a.open()
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vrmvault/vrmvault/clients/owner"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault/profile"
@@ -45,7 +46,7 @@ paths. Well-known paths such as name.given, email.<label>, phone.<label>
 (E.164), address.<label>.country (ISO 3166-1 alpha-2) and birthdate have a
 type and a rule the vault checks; any other path is free.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: a.group,
+		RunE: cliexit.Group,
 	}
 	cmd.AddCommand(a.profileGetCommand(), a.profileSetCommand(), a.profileRmCommand(),
 		a.profileImportCommand(), a.profileExportCommand())
@@ -68,10 +69,10 @@ the JSON output carries "provenance": {"brand_jkt", "brand_name",
   vrm profile get brands.*
   vrm profile get name.given email.*
   vrm profile get -o json address.home.*`,
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			for _, p := range args {
 				if p == "" {
-					return usagef(cmd, "empty path")
+					return cliexit.Usagef(cmd, "empty path")
 				}
 			}
 			s, err := a.open()
@@ -120,18 +121,18 @@ version N (0: only if it does not exist yet); repeat it for several paths.`,
   vrm profile set phone.mobile=+447700900123 --if-version phone.mobile=12
   vrm profile set --type int loyalty.points=120`,
 		Args: argsAtLeast(1, "PATH=VALUE arguments"),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			kind, explicit := profile.Kind(0), false
 			if cmd.Flags().Changed("type") {
 				k, err := profile.ParseKind(typ)
 				if err != nil {
-					return usagef(cmd, "--type must be one of string, int, bool, timestamp, list; got %q", cliout.Short(typ))
+					return cliexit.Usagef(cmd, "--type must be one of string, int, bool, timestamp, list; got %q", cliout.Short(typ))
 				}
 				kind, explicit = k, true
 			}
 			assigns, err := parseAssignments(args)
 			if err != nil {
-				return usagef(cmd, "%v", err)
+				return cliexit.Usagef(cmd, "%v", err)
 			}
 			paths := make([]string, len(assigns))
 			for i, as := range assigns {
@@ -139,7 +140,7 @@ version N (0: only if it does not exist yet); repeat it for several paths.`,
 			}
 			versions, err := parseIfVersions(ifVersions, paths)
 			if err != nil {
-				return usagef(cmd, "%v", err)
+				return cliexit.Usagef(cmd, "%v", err)
 			}
 			changes := make([]*vrmv1.FieldChange, 0, len(assigns))
 			for _, as := range assigns {
@@ -171,7 +172,7 @@ version N (0: only if it does not exist yet); repeat it for several paths.`,
 	f := cmd.Flags()
 	f.StringVar(&typ, "type", "", "type of every value: string, int, bool, timestamp or list (default: by path)")
 	f.StringArrayVar(&ifVersions, "if-version", nil, "store only if the field at PATH has version N (0: does not exist); PATH=N, repeatable")
-	_ = cmd.RegisterFlagCompletionFunc("type", fixedCompletions("string", "int", "bool", "timestamp", "list"))
+	_ = cmd.RegisterFlagCompletionFunc("type", cliexit.FixedCompletions("string", "int", "bool", "timestamp", "list"))
 	return cmd
 }
 
@@ -208,12 +209,12 @@ changes before the batch is applied, nothing is deleted.
 		Example: `  vrm profile rm email.work
   vrm profile rm address.old.*`,
 		Args: argsAtLeast(1, "PATH arguments"),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			var exact, prefixes []string
 			for _, p := range args {
 				switch {
 				case p == "":
-					return usagef(cmd, "empty path")
+					return cliexit.Usagef(cmd, "empty path")
 				case strings.HasSuffix(p, ".*"):
 					prefixes = append(prefixes, p)
 				default:
@@ -222,7 +223,7 @@ changes before the batch is applied, nothing is deleted.
 			}
 			versions, err := parseIfVersions(ifVersions, exact)
 			if err != nil {
-				return usagef(cmd, "%v", err)
+				return cliexit.Usagef(cmd, "%v", err)
 			}
 
 			s, err := a.open()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 )
@@ -87,7 +88,7 @@ this device's marked.
 A vault its host suspended refuses every call of yours and of brands,
 this one included: vrm status then fails and says so.`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			s, err := a.open()
 			if err != nil {
 				return err

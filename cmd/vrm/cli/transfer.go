@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/vault/profile"
 )
@@ -102,10 +103,10 @@ are reported on standard error.`,
   vrm profile import profile.json
   cat card.txt | vrm profile import --format vcard -`,
 		Args: argsExactly(1, "FILE (or - for standard input)"),
-		RunE: a.run(func(cmd *cobra.Command, args []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, args []string) error {
 			ff, ok := parseFileFormat(format)
 			if !ok {
-				return usagef(cmd, "--format must be json or vcard, got %q", cliout.Short(format))
+				return cliexit.Usagef(cmd, "--format must be json or vcard, got %q", cliout.Short(format))
 			}
 			name, source := args[0], args[0]
 			var data []byte
@@ -145,7 +146,7 @@ are reported on standard error.`,
 			res := importResult{Source: source, Format: ff, Warnings: make([]string, 0, len(warnings))}
 			for _, w := range warnings {
 				res.Warnings = append(res.Warnings, w.String())
-				fmt.Fprintf(a.env.Stderr, "vrm: warning: %s: %s\n", source, oneLine(w.String()))
+				fmt.Fprintf(a.env.Stderr, "vrm: warning: %s: %s\n", source, cliexit.OneLine(w.String()))
 			}
 			if len(fields) == 0 {
 				return fmt.Errorf("%s: no fields to import", source)
@@ -179,7 +180,7 @@ are reported on standard error.`,
 		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "", "file format: json or vcard (default: by extension, else by content)")
-	_ = cmd.RegisterFlagCompletionFunc("format", fixedCompletions(string(fileJSON), string(fileVCard)))
+	_ = cmd.RegisterFlagCompletionFunc("format", cliexit.FixedCompletions(string(fileJSON), string(fileVCard)))
 	return cmd
 }
 
@@ -198,16 +199,16 @@ atomically and readable by you only (mode 0600): it holds personal data.
 		Example: `  vrm profile export --format json --out profile.json
   vrm profile export --format vcard > me.vcf`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			ff, ok := parseFileFormat(format)
 			if !ok {
-				return usagef(cmd, "--format must be json or vcard, got %q", cliout.Short(format))
+				return cliexit.Usagef(cmd, "--format must be json or vcard, got %q", cliout.Short(format))
 			}
 			if ff == "" && out != "" && out != "-" {
 				ff = formatByName(out)
 			}
 			if ff == "" {
-				return usagef(cmd, "--format is required: json or vcard")
+				return cliexit.Usagef(cmd, "--format is required: json or vcard")
 			}
 
 			s, err := a.open()
@@ -267,7 +268,7 @@ atomically and readable by you only (mode 0600): it holds personal data.
 	f := cmd.Flags()
 	f.StringVar(&format, "format", "", "file format: json or vcard")
 	f.StringVar(&out, "out", "", "write to FILE (mode 0600) instead of standard output")
-	_ = cmd.RegisterFlagCompletionFunc("format", fixedCompletions(string(fileJSON), string(fileVCard)))
+	_ = cmd.RegisterFlagCompletionFunc("format", cliexit.FixedCompletions(string(fileJSON), string(fileVCard)))
 	_ = cmd.MarkFlagFilename("out", "json", "vcf", "vcard")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vrmvault/vrmvault/clients/owner"
+	"github.com/vrmvault/vrmvault/cmd/internal/cliexit"
 	"github.com/vrmvault/vrmvault/cmd/internal/cliout"
 	"github.com/vrmvault/vrmvault/consent"
 	"github.com/vrmvault/vrmvault/vault/audit"
@@ -90,10 +91,10 @@ whole check.`,
 		Example: `  vrm verify
   vrm verify --trust 0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I`,
 		Args: noArgs,
-		RunE: a.run(func(cmd *cobra.Command, _ []string) error {
+		RunE: cliexit.Run(func(cmd *cobra.Command, _ []string) error {
 			for _, k := range trust {
 				if !validJKT(k) {
-					return usagef(cmd, "--trust must be a key thumbprint (43 characters of A-Z a-z 0-9 _ -); got %q", cliout.Short(k))
+					return cliexit.Usagef(cmd, "--trust must be a key thumbprint (43 characters of A-Z a-z 0-9 _ -); got %q", cliout.Short(k))
 				}
 			}
 			s, err := a.open()
@@ -116,7 +117,7 @@ whole check.`,
 					fmt.Sprintf("had entry %d (hash %s): its host dropped or rewrote audit entries.", ah.Seq, ah.Hash),
 					"vrm kept the audit head it saved; do not trust this vault's audit log until you know why.",
 				} {
-					fmt.Fprintf(a.env.Stderr, "WARNING: %s\n", oneLine(l))
+					fmt.Fprintf(a.env.Stderr, "WARNING: %s\n", cliexit.OneLine(l))
 				}
 				return fmt.Errorf("verification failed: the audit log no longer holds entry %d that you verified before", ah.Seq)
 			}
@@ -271,7 +272,7 @@ func (a *app) verifyFailed(s *session, saved consent.Head, rep *owner.VerifyRepo
 			"brands checking your consent receipts would trust what it signs.",
 			"vrm kept the pinned key; do not trust this vault until you know why.",
 		} {
-			fmt.Fprintf(a.env.Stderr, "WARNING: %s\n", oneLine(l))
+			fmt.Fprintf(a.env.Stderr, "WARNING: %s\n", cliexit.OneLine(l))
 		}
 		return fmt.Errorf("verification failed: %v", err)
 	case errors.As(err, &ce):
