@@ -55,6 +55,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -134,6 +135,10 @@ type Config struct {
 	Output string
 	// Quiet turns off the progress lines.
 	Quiet bool
+	// CPUProfile, when set, is a file that receives a CPU profile
+	// (runtime/pprof) of the warm-up and the measured time: in-process, of
+	// the brands' clients and the vaultd together.
+	CPUProfile string
 }
 
 // Env is the process environment vrm-load runs in.
@@ -241,6 +246,7 @@ func parseFlags(args []string, help io.Writer) (Config, error) {
 	fs.BoolVar(&c.Floor, "floor", false, "after the run, measure the floor (package bench) and report reads/s as a fraction of it")
 	fs.StringVar(&c.Output, "o", "table", "output format: table or json")
 	fs.BoolVar(&c.Quiet, "q", false, "no progress lines on standard error")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the warm-up and measured time to this file (go tool pprof reads it)")
 	if err := parse(fs, args, runUsage, help); err != nil {
 		return c, err
 	}
@@ -450,7 +456,14 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 		rep.SetupSeconds, len(f.vaults), len(f.vaults), len(f.slots), cfg.Mix, durationOrCount(cfg), cfg.Warmup)
 
 	w := &workload{f: f, mix: cfg.Mix, rec: newRecorder(), timeout: cfg.Timeout, count: cfg.Count}
+	stopProfile, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return Report{}, err
+	}
 	res := w.run(ctx, cfg, progress)
+	if err := stopProfile(); err != nil {
+		return Report{}, err
+	}
 	rep.ElapsedSeconds = res.elapsed.Seconds()
 	rep.Ops = w.rec.report(res.elapsed)
 
@@ -588,4 +601,28 @@ func measureFloor(ctx context.Context, ops []OpReport, writes bool, measure func
 		}
 	}
 	return fl, nil
+}
+
+// startCPUProfile starts a CPU profile into the file at path, and returns
+// the function that stops it and closes the file. An empty path profiles
+// nothing.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: write %s: %w", path, err)
+		}
+		return nil
+	}, nil
 }
