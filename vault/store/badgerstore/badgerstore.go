@@ -71,7 +71,12 @@
 // # Durability and memory
 //
 // SyncWrites is on: a commit returns only after its write-ahead log is on
-// disk, so an acknowledged write survives kill -9. The memory options are
+// disk, so an acknowledged write survives kill -9. badger syncs that log
+// once per committed transaction, in its one writer goroutine, so Update
+// calls of different vaults that arrive together share one transaction
+// and one sync (see combiner, in combine.go): a host serving many vaults
+// is then not bound by one sync per call. Each call still gets the answer
+// it would have had alone. The memory options are
 // sized for a small host (2 cores, a few GiB to spare), not badger's
 // defaults for a dedicated database server: see badgerOptions.
 package badgerstore
@@ -81,7 +86,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -163,6 +167,7 @@ type Store struct {
 	maxRetries int
 
 	vaultLocks keyedMutex // serializes CreateVault and EraseVault of one id
+	combiner   combiner   // shares transactions among Update calls of different vaults
 	waiters    waiters    // Wait calls per vault
 
 	mu       sync.Mutex
@@ -393,25 +398,18 @@ func (s *Store) View(ctx context.Context, vault string, fn func(store.Tx) error)
 }
 
 // Update runs fn in a read-write transaction of the vault, running it
-// again on a conflict, up to the configured number of attempts.
+// again on a conflict, up to the configured number of attempts. Calls of
+// different vaults that arrive together share one transaction and its
+// synced commit (see combiner).
 func (s *Store) Update(ctx context.Context, vault string, fn func(store.Tx) error) error {
 	if err := s.begin("update", vault); err != nil {
 		return err
 	}
 	defer s.leave()
-	return s.retry(ctx, "update vault "+vault, func(txn *badger.Txn) error {
-		if err := checkVault(txn, vault); err != nil {
-			return err
-		}
-		t := newTx(s, txn, vault, true)
-		defer t.finish()
-		if err := fn(t); err != nil {
-			return err
-		}
-		// A write of fn failed half-way (and fn ignored the error):
-		// committing would store a half-written change.
-		return t.broken
-	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.combiner.run(ctx, s, vault, fn)
 }
 
 // Changes returns up to limit change rows of the vault after seq after.
@@ -499,15 +497,8 @@ func (s *Store) retry(ctx context.Context, what string, attempt func(*badger.Txn
 		if i >= s.maxRetries {
 			return fmt.Errorf("%s: %w after %d attempts", what, store.ErrConflict, i)
 		}
-		// A tiny jittered backoff, so that the writers that just
-		// conflicted do not collide again in lockstep.
-		d := time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(i, 8)))
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepJitter(ctx, i) {
 			return ctx.Err()
-		case <-t.C:
 		}
 	}
 }

@@ -28,6 +28,7 @@ type tx struct {
 	data   []byte // "v/<id>/", the prefix of the vault's caller rows
 	update bool
 	done   bool
+	wrote  bool // a write method got as far as badger: the tx may hold writes
 
 	seq       uint64 // the vault's last change seq as seen by this tx
 	seqLoaded bool
@@ -138,6 +139,7 @@ func (t *tx) put(key string, value []byte, ttl time.Duration) error {
 	if len(value) > store.MaxValueLen+store.ValueSlack {
 		return fmt.Errorf("value of %d bytes: %w", len(value), store.ErrTooLarge)
 	}
+	t.wrote = true
 	var e *badger.Entry
 	if ttl == 0 {
 		e = badger.NewEntry(k, encodeData(value, 0))
@@ -170,6 +172,7 @@ func (t *tx) Delete(key string) error {
 	if err != nil {
 		return err
 	}
+	t.wrote = true
 	if err := t.txn.Delete(k); err != nil {
 		return t.writeErr(err)
 	}
@@ -245,6 +248,7 @@ func (t *tx) AppendChange(data []byte) (uint64, error) {
 		return 0, err
 	}
 	next := last + 1
+	t.wrote = true
 	if err := t.txn.Set(changeKey(t.vault, next), encodeChange(t.s.now(), data)); err != nil {
 		return 0, t.writeErr(err)
 	}
