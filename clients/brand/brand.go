@@ -24,7 +24,7 @@ import (
 
 // Client calls one vault as one brand key.
 type Client struct {
-	conn *grpc.ClientConn
+	close func() error // closes the connection, if the Client owns it
 	svc  vrmv1.BrandServiceClient
 	info vrmv1.VaultInfoServiceClient
 	addr vaultconn.Address
@@ -34,13 +34,33 @@ type Client struct {
 	pinnedVaultJKT string
 }
 
-// Dial returns a client for the vault at cfg.Address signing with cfg.Key.
-// RequestAccess proofs carry the brand key as "jwk" (first contact); all
-// others name it by "kid".
+// Dial returns a client for the vault at cfg.Address signing with cfg.Key,
+// on a connection of its own. RequestAccess proofs carry the brand key as
+// "jwk" (first contact); all others name it by "kid".
 func Dial(cfg vaultconn.Config) (*Client, error) {
+	conn, err := vaultconn.DialHost(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c, err := New(conn, cfg)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	c.close = conn.Close
+	return c, nil
+}
+
+// New returns a client for the vault at cfg.Address signing with cfg.Key,
+// calling over conn: a connection to the vault's host (from
+// vaultconn.DialHost) that clients of other vaults on that host may
+// share, so that a brand with many customers on one host holds one
+// connection to it. Closing the client leaves conn open; its owner closes
+// it.
+func New(conn grpc.ClientConnInterface, cfg vaultconn.Config) (*Client, error) {
 	// Clip, so that the caller's slice is never written to.
 	cfg.EmbedJWKMethods = append(slices.Clip(cfg.EmbedJWKMethods), vrmv1.BrandService_RequestAccess_FullMethodName)
-	conn, err := vaultconn.Dial(cfg)
+	signed, err := vaultconn.Signed(conn, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -49,17 +69,18 @@ func Dial(cfg vaultconn.Config) (*Client, error) {
 		now = time.Now
 	}
 	return &Client{
-		conn: conn,
-		svc:  vrmv1.NewBrandServiceClient(conn),
-		info: vrmv1.NewVaultInfoServiceClient(conn),
-		addr: cfg.Address,
-		key:  cfg.Key,
-		now:  now,
+		close: func() error { return nil },
+		svc:   vrmv1.NewBrandServiceClient(signed),
+		info:  vrmv1.NewVaultInfoServiceClient(signed),
+		addr:  cfg.Address,
+		key:   cfg.Key,
+		now:   now,
 	}, nil
 }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close closes the connection, if the client has one of its own (Dial);
+// a client from New leaves its shared connection open.
+func (c *Client) Close() error { return c.close() }
 
 // Address returns the vault's address.
 func (c *Client) Address() vaultconn.Address { return c.addr }

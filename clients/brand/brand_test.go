@@ -157,3 +157,65 @@ func TestReceiptOfDeniedRequest(t *testing.T) {
 		t.Fatalf("receipt of a denied request: %v", err)
 	}
 }
+
+// TestSharedConnection: one brand key reads two vaults of one host over
+// one shared connection; each client's proofs name its own vault, and
+// closing a client leaves the connection to the others.
+func TestSharedConnection(t *testing.T) {
+	v := vaulttest.Start(t)
+	ctx := ctxT(t)
+	key := vaulttest.NewKey(t)
+	conn, err := vaultconn.DialHost(vaultconn.Config{Address: v.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+
+	addrB, codeB := v.NewVault(t)
+	given := map[string]string{v.Address.VaultID: "Ada", addrB.VaultID: "Grace"}
+	var clients []*brand.Client
+	for _, addr := range []vaultconn.Address{v.Address, addrB} {
+		o := v.ClientAt(t, addr, vaulttest.NewKey(t))
+		code := v.Code
+		if addr == addrB {
+			code = codeB
+		}
+		if _, err := o.Enroll(ctx, code, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.SetFields(ctx, []profile.Field{{Path: "name.given", Value: profile.StringValue(given[addr.VaultID])}}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := brand.New(conn, vaultconn.Config{Address: addr, Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := b.RequestAccess(ctx, request)
+		if err != nil {
+			t.Fatalf("request access to %s: %v", addr, err)
+		}
+		if _, err := o.Grant(ctx, req.GetRequestId(), owner.Grant{}); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, b)
+	}
+	for _, b := range clients {
+		resp, err := b.Read(ctx, "name.given")
+		if err != nil {
+			t.Fatalf("read %s: %v", b.Address(), err)
+		}
+		fields := resp.GetFields()
+		if len(fields) != 1 || fields[0].GetValue().GetStringValue() != given[b.Address().VaultID] {
+			t.Errorf("read %s = %v, want name.given %s", b.Address(), fields, given[b.Address().VaultID])
+		}
+	}
+	if err := clients[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clients[1].Read(ctx, "name.given"); err != nil {
+		t.Errorf("read after the other client closed: %v", err)
+	}
+	if _, err := brand.New(conn, vaultconn.Config{Address: addrB}); err == nil {
+		t.Error("New without a key succeeded")
+	}
+}

@@ -1,8 +1,10 @@
 // Package vaultconn connects a Go client to a vault: it parses vault
 // addresses ("host:port/<vault-id>"), chooses transport security, and signs
-// a fresh request proof (PROTOCOL.md section 2) for every call through
-// gRPC client interceptors. The owner, brand and host clients are built on
-// it; it holds no role-specific logic.
+// a fresh request proof (PROTOCOL.md section 2) for every call: through
+// gRPC client interceptors on a connection of its own (Dial), or through
+// Signed on a connection to a host that clients of many of its vaults
+// share (DialHost). The owner, brand and host clients are built on it; it
+// holds no role-specific logic.
 package vaultconn
 
 import (
@@ -89,35 +91,37 @@ type Config struct {
 // Dial returns a connection whose every call carries a fresh proof. The
 // connection is lazy: nothing is sent until the first call.
 func Dial(cfg Config) (*grpc.ClientConn, error) {
-	if cfg.Key == nil {
-		return nil, errors.New("vaultconn: Config.Key is required")
+	p, err := newProver(cfg)
+	if err != nil {
+		return nil, err
 	}
+	return dial(cfg,
+		grpc.WithChainUnaryInterceptor(p.unary),
+		grpc.WithChainStreamInterceptor(p.stream),
+	)
+}
+
+// DialHost returns a connection to the host of cfg.Address that signs
+// nothing itself: any number of clients of that host's vaults, each
+// calling through Signed, may share it. A brand talking to many customers'
+// vaults on one host so opens one connection, not one per vault. The
+// connection is lazy; cfg.Key is not used.
+func DialHost(cfg Config) (*grpc.ClientConn, error) { return dial(cfg) }
+
+// dial opens a lazy connection to cfg.Address.HostPort with the transport
+// security cfg asks for, keepalives, and opts.
+func dial(cfg Config, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	creds, err := transportCredentials(cfg)
 	if err != nil {
 		return nil, err
 	}
-	p := &prover{cfg: cfg, embed: map[string]bool{}}
-	for _, m := range cfg.EmbedJWKMethods {
-		p.embed[m] = true
-	}
-	if p.cfg.Now == nil {
-		p.cfg.Now = time.Now
-	}
-	if p.cfg.Rand == nil {
-		p.cfg.Rand = rand.Reader
-	}
-	if p.cfg.Audience == "" {
-		p.cfg.Audience = cfg.Address.VaultID
-	}
-	opts := append([]grpc.DialOption{
+	opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		// Notice a connection that died silently (a watch would otherwise
 		// wait in Recv until the OS gives up); vaultd permits pings every
 		// 10 s.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: false}),
-		grpc.WithChainUnaryInterceptor(p.unary),
-		grpc.WithChainStreamInterceptor(p.stream),
-	}, cfg.DialOptions...)
+	}, append(opts, cfg.DialOptions...)...)
 	conn, err := grpc.NewClient(cfg.Address.HostPort, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", cfg.Address.HostPort, err)
@@ -125,20 +129,44 @@ func Dial(cfg Config) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-// DialPublic returns a connection without proofs, for the public
-// VaultInfoService.
-func DialPublic(cfg Config) (*grpc.ClientConn, error) {
-	creds, err := transportCredentials(cfg)
+// Signed returns conn (typically from DialHost, and shared) as a
+// connection whose every call carries a fresh proof signed with cfg.Key
+// for cfg's audience (cfg.Address.VaultID unless cfg.Audience is set).
+// Only the proof fields of cfg are used (Key, EmbedJWKMethods, Audience,
+// Now, Rand); the connection's own settings are conn's.
+func Signed(conn grpc.ClientConnInterface, cfg Config) (grpc.ClientConnInterface, error) {
+	p, err := newProver(cfg)
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, cfg.DialOptions...)
-	conn, err := grpc.NewClient(cfg.Address.HostPort, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", cfg.Address.HostPort, err)
-	}
-	return conn, nil
+	return &signedConn{conn: conn, p: p}, nil
 }
+
+// signedConn adds a proof to each call on a shared connection.
+type signedConn struct {
+	conn grpc.ClientConnInterface
+	p    *prover
+}
+
+func (c *signedConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	ctx, err := c.p.withProof(ctx, method)
+	if err != nil {
+		return err
+	}
+	return c.conn.Invoke(ctx, method, args, reply, opts...)
+}
+
+func (c *signedConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	ctx, err := c.p.withProof(ctx, method)
+	if err != nil {
+		return nil, err
+	}
+	return c.conn.NewStream(ctx, desc, method, opts...)
+}
+
+// DialPublic returns a connection without proofs, for the public
+// VaultInfoService: a connection from DialHost.
+func DialPublic(cfg Config) (*grpc.ClientConn, error) { return dial(cfg) }
 
 // IsLoopback reports whether host:port names a loopback host
 // ("localhost", 127.0.0.0/8 or ::1).
@@ -180,6 +208,27 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 type prover struct {
 	cfg   Config
 	embed map[string]bool
+}
+
+// newProver returns the prover of cfg, with its defaults filled in.
+func newProver(cfg Config) (*prover, error) {
+	if cfg.Key == nil {
+		return nil, errors.New("vaultconn: Config.Key is required")
+	}
+	p := &prover{cfg: cfg, embed: map[string]bool{}}
+	for _, m := range cfg.EmbedJWKMethods {
+		p.embed[m] = true
+	}
+	if p.cfg.Now == nil {
+		p.cfg.Now = time.Now
+	}
+	if p.cfg.Rand == nil {
+		p.cfg.Rand = rand.Reader
+	}
+	if p.cfg.Audience == "" {
+		p.cfg.Audience = cfg.Address.VaultID
+	}
+	return p, nil
 }
 
 func (p *prover) withProof(ctx context.Context, method string) (context.Context, error) {

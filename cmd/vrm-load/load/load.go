@@ -79,10 +79,10 @@ const (
 	// MaxVaults bounds --vaults (each vault has its owner's and brands'
 	// connections).
 	MaxVaults = 10_000
-	// MaxBrands bounds --brands, per vault.
+	// MaxBrands bounds --brands.
 	MaxBrands = 64
-	// MaxConnections bounds vaults × (brands + 1), the client connections
-	// a run opens (each is two file descriptors in-process).
+	// MaxConnections bounds the client connections a run opens (vaults +
+	// brands; vaults × (brands + 1) with --conn-per-vault) (each is two file descriptors in-process).
 	MaxConnections = 5_000
 	// MaxWatchers bounds --watchers.
 	MaxWatchers = 10_000
@@ -103,9 +103,12 @@ const (
 
 // Config is a run's configuration: vrm-load's flags.
 type Config struct {
-	// Vaults, Brands (per vault) and Watchers (watch streams, spread over
-	// every brand) shape the fleet.
+	// Vaults, Brands (each with a consent in every vault) and Watchers
+	// (watch streams, spread over every brand) shape the fleet.
 	Vaults, Brands, Watchers int
+	// ConnPerVault gives each brand a connection per vault, instead of
+	// one connection to the host that its clients of every vault share.
+	ConnPerVault bool
 	// IdleVaults are created (in-process only) and never used, to measure
 	// a host holding many vaults.
 	IdleVaults int
@@ -230,7 +233,8 @@ func parseFlags(args []string, help io.Writer) (Config, error) {
 	)
 	fs := flag.NewFlagSet("vrm-load", flag.ContinueOnError)
 	fs.IntVar(&c.Vaults, "vaults", 10, "vaults to create, each with an enrolled owner (1 with --addr)")
-	fs.IntVar(&c.Brands, "brands", 4, "brands per vault, each granted read:name.*, read:email.*, watch:notes.*")
+	fs.IntVar(&c.Brands, "brands", 4, "brands, each with one key granted read:name.*, read:email.*, watch:notes.* in every vault")
+	fs.BoolVar(&c.ConnPerVault, "conn-per-vault", false, "give each brand a connection per vault, instead of one to the host shared by its clients of every vault")
 	fs.StringVar(&mix, "mix", DefaultMix, "weights of the operations: read, write, revoke (a revoke is followed by a regrant)")
 	fs.IntVar(&c.Watchers, "watchers", 8, "watch streams, spread over every brand of every vault")
 	fs.IntVar(&c.Concurrency, "concurrency", 16, "workers running operations")
@@ -285,8 +289,12 @@ func (c Config) check() error {
 	if c.Mix.Read < 0 || c.Mix.Write < 0 || c.Mix.Revoke < 0 || c.Mix.total() == 0 {
 		return usageErr("--mix needs a positive weight and no negative one, not %s", c.Mix)
 	}
-	if conns := c.Vaults * (c.Brands + 1); conns > MaxConnections {
-		return usageErr("--vaults × (--brands + 1) is %d connections; at most %d", conns, MaxConnections)
+	conns := c.Vaults + c.Brands // an owner per vault; a brand's shared one
+	if c.ConnPerVault {
+		conns = c.Vaults * (c.Brands + 1)
+	}
+	if conns > MaxConnections {
+		return usageErr("the run needs %d client connections (an owner's per vault, and the brands'); at most %d", conns, MaxConnections)
 	}
 	if c.Duration <= 0 || c.Duration > MaxDuration {
 		return usageErr("--duration must be positive and at most %s", MaxDuration)
@@ -445,7 +453,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 
 	var ready atomic.Int64
 	stopSay := every(time.Second, func() { say("set-up: %d of %d vaults ready", ready.Load(), cfg.Vaults) })
-	f, err := buildFleet(ctx, cfg.Vaults, cfg.Brands, cfg.Concurrency, cfg.Timeout, create, func() { ready.Add(1) })
+	f, err := buildFleet(ctx, cfg.Vaults, cfg.Brands, !cfg.ConnPerVault, cfg.Concurrency, cfg.Timeout, create, func() { ready.Add(1) })
 	stopSay()
 	if err != nil {
 		return Report{}, fmt.Errorf("set up: %w", err)

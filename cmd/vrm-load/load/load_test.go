@@ -36,7 +36,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--vaults", "0"}, "--vaults must be from 1 to"},
 		{[]string{"--vaults", fmt.Sprint(MaxVaults + 1)}, "--vaults must be from 1 to"},
 		{[]string{"--brands", fmt.Sprint(MaxBrands + 1)}, "--brands must be from 1 to"},
-		{[]string{"--vaults", fmt.Sprint(MaxConnections), "--brands", "1"}, "connections; at most"},
+		{[]string{"--vaults", fmt.Sprint(MaxConnections), "--brands", "1"}, "client connections (an owner"},
 		{[]string{"--watchers", fmt.Sprint(MaxWatchers + 1)}, "--watchers must be from 0 to"},
 		{[]string{"--concurrency", "0"}, "--concurrency must be from 1 to"},
 		{[]string{"--concurrency", fmt.Sprint(MaxConcurrency + 1)}, "--concurrency must be from 1 to"},

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/vrmvault/vrmvault/clients/brand"
 	"github.com/vrmvault/vrmvault/clients/owner"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
@@ -78,8 +80,35 @@ func (s *slot) regrantedCh() chan struct{} {
 type fleet struct {
 	vaults []*vaultState
 	slots  []*slot // brand-major: brand 0 of every vault, then brand 1...
+	brands []*fleetBrand
 
 	closeOnce sync.Once
+}
+
+// fleetBrand is one brand of the run: its key, the same in every vault,
+// and (with shared connections) its one connection to the host.
+type fleetBrand struct {
+	key *consent.PrivateKey
+
+	share    bool
+	dialOnce sync.Once
+	conn     *grpc.ClientConn
+	dialErr  error
+}
+
+// client returns a brand client of the vault at addr: on the brand's
+// shared connection to the host, or on a connection of its own.
+func (b *fleetBrand) client(addr vaultconn.Address) (*brand.Client, error) {
+	cfg := vaultconn.Config{Address: addr, Key: b.key}
+	if !b.share {
+		return brand.Dial(cfg)
+	}
+	// Every vault of the run is on one host.
+	b.dialOnce.Do(func() { b.conn, b.dialErr = vaultconn.DialHost(cfg) })
+	if b.dialErr != nil {
+		return nil, b.dialErr
+	}
+	return brand.New(b.conn, cfg)
 }
 
 // close closes every client connection; later calls do nothing.
@@ -99,6 +128,11 @@ func (f *fleet) closeConns() {
 			}
 		}
 	}
+	for _, b := range f.brands {
+		if b.conn != nil {
+			_ = b.conn.Close()
+		}
+	}
 }
 
 // newVault is how the fleet gets an empty vault: its address and a
@@ -107,10 +141,19 @@ type newVault func(ctx context.Context) (vaultconn.Address, string, error)
 
 // buildFleet creates n vaults with newVault, enrols an owner in each,
 // stores the profile and grants brands brands, running workers vaults at
-// a time. Each call is bounded by timeout. progress is called after each
-// vault is ready.
-func buildFleet(ctx context.Context, n, brands, workers int, timeout time.Duration, create newVault, progress func()) (*fleet, error) {
+// a time. Each brand has one key for every vault and, when share is set,
+// one connection to the host that its clients of every vault share. Each
+// call is bounded by timeout. progress is called after each vault is
+// ready.
+func buildFleet(ctx context.Context, n, brands int, share bool, workers int, timeout time.Duration, create newVault, progress func()) (*fleet, error) {
 	f := &fleet{vaults: make([]*vaultState, n)}
+	for range brands {
+		key, err := consent.GenerateKey(consent.EdDSA, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		f.brands = append(f.brands, &fleetBrand{key: key, share: share})
+	}
 	var (
 		next    atomic.Int64
 		wg      sync.WaitGroup
@@ -128,7 +171,7 @@ func buildFleet(ctx context.Context, n, brands, workers int, timeout time.Durati
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				v, err := buildVault(ctx, brands, timeout, create)
+				v, err := buildVault(ctx, f.brands, timeout, create)
 				f.vaults[i] = v
 				if err != nil {
 					errOnce.Do(func() { first = fmt.Errorf("vault %d: %w", i+1, err); cancel() })
@@ -154,7 +197,7 @@ func buildFleet(ctx context.Context, n, brands, workers int, timeout time.Durati
 	return f, nil
 }
 
-func buildVault(ctx context.Context, brands int, timeout time.Duration, create newVault) (*vaultState, error) {
+func buildVault(ctx context.Context, brands []*fleetBrand, timeout time.Duration, create newVault) (*vaultState, error) {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	addr, code, err := create(cctx)
 	cancel()
@@ -181,14 +224,11 @@ func buildVault(ctx context.Context, brands int, timeout time.Duration, create n
 	if err != nil {
 		return v, fmt.Errorf("store profile: %w", err)
 	}
-	for b := range brands {
-		s := &slot{v: v, regranted: make(chan struct{})}
+	for b, fb := range brands {
+		s := &slot{v: v, key: fb.key, regranted: make(chan struct{})}
 		close(s.regranted)
 		v.slots = append(v.slots, s)
-		if s.key, err = consent.GenerateKey(consent.EdDSA, rand.Reader); err != nil {
-			return v, err
-		}
-		if s.client, err = brand.Dial(vaultconn.Config{Address: addr, Key: s.key}); err != nil {
+		if s.client, err = fb.client(addr); err != nil {
 			return v, err
 		}
 		if s.consentID, err = grant(ctx, v, s, timeout); err != nil {
