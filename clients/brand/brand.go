@@ -25,11 +25,11 @@ import (
 // Client calls one vault as one brand key.
 type Client struct {
 	close func() error // closes the connection, if the Client owns it
-	svc  vrmv1.BrandServiceClient
-	info vrmv1.VaultInfoServiceClient
-	addr vaultconn.Address
-	key  *consent.PrivateKey
-	now  func() time.Time
+	svc   vrmv1.BrandServiceClient
+	info  vrmv1.VaultInfoServiceClient
+	addr  vaultconn.Address
+	key   *consent.PrivateKey
+	now   func() time.Time
 
 	pinnedVaultJKT string
 }
