@@ -8,6 +8,12 @@
 // prints throughput and latency percentiles per operation, errors by
 // gRPC code, and a progress line a second on standard error.
 //
+// Each brand has one key, consented in every vault, and one connection to
+// the host shared by its clients of every vault (--conn-per-vault gives it
+// one per vault instead). With --presign N the brands sign N read proofs
+// before the warm-up, so that the measured cores do the vault's work and
+// not the brands' signing, as when brands run on machines of their own.
+//
 // vrm-load floor measures the floor under a consented read (package
 // bench) and the full path's cost as a ratio of the sum of its parts.
 //
@@ -109,6 +115,9 @@ type Config struct {
 	// ConnPerVault gives each brand a connection per vault, instead of
 	// one connection to the host that its clients of every vault share.
 	ConnPerVault bool
+	// Presign is the number of read proofs the brands sign before the
+	// warm-up (0: each read signs its own, on the measured cores).
+	Presign int
 	// IdleVaults are created (in-process only) and never used, to measure
 	// a host holding many vaults.
 	IdleVaults int
@@ -234,6 +243,7 @@ func parseFlags(args []string, help io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("vrm-load", flag.ContinueOnError)
 	fs.IntVar(&c.Vaults, "vaults", 10, "vaults to create, each with an enrolled owner (1 with --addr)")
 	fs.IntVar(&c.Brands, "brands", 4, "brands, each with one key granted read:name.*, read:email.*, watch:notes.* in every vault")
+	fs.IntVar(&c.Presign, "presign", 0, "read proofs the brands sign before the warm-up, so that the measured cores do only the vault's work (0: each read signs its own); a read whose brand has none left signs its own")
 	fs.BoolVar(&c.ConnPerVault, "conn-per-vault", false, "give each brand a connection per vault, instead of one to the host shared by its clients of every vault")
 	fs.StringVar(&mix, "mix", DefaultMix, "weights of the operations: read, write, revoke (a revoke is followed by a regrant)")
 	fs.IntVar(&c.Watchers, "watchers", 8, "watch streams, spread over every brand of every vault")
@@ -281,6 +291,7 @@ func (c Config) check() error {
 		{"--concurrency", int64(c.Concurrency), 1, MaxConcurrency},
 		{"--idle-vaults", int64(c.IdleVaults), 0, MaxIdleVaults},
 		{"--count", c.Count, 0, MaxCount},
+		{"--presign", int64(c.Presign), 0, MaxPresign},
 	} {
 		if b.v < b.lo || b.v > b.hi {
 			return usageErr("%s must be from %d to %d", b.name, b.lo, b.hi)
@@ -288,6 +299,9 @@ func (c Config) check() error {
 	}
 	if c.Mix.Read < 0 || c.Mix.Write < 0 || c.Mix.Revoke < 0 || c.Mix.total() == 0 {
 		return usageErr("--mix needs a positive weight and no negative one, not %s", c.Mix)
+	}
+	if c.Presign > 0 && c.ConnPerVault {
+		return usageErr("--presign calls over the brands' shared connections: drop --conn-per-vault")
 	}
 	conns := c.Vaults + c.Brands // an owner per vault; a brand's shared one
 	if c.ConnPerVault {
@@ -463,6 +477,15 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 	say("set-up done in %.1fs: %d vaults, %d owners, %d brands with consents; running %s for %s after %s warm-up",
 		rep.SetupSeconds, len(f.vaults), len(f.vaults), len(f.slots), cfg.Mix, durationOrCount(cfg), cfg.Warmup)
 
+	if cfg.Presign > 0 {
+		t0 := time.Now()
+		say("signing %d read proofs before the warm-up", cfg.Presign)
+		if err := presign(ctx, f, cfg.Presign); err != nil {
+			return Report{}, err
+		}
+		rep.Presigned = cfg.Presign
+		rep.PresignSeconds = time.Since(t0).Seconds()
+	}
 	w := &workload{f: f, mix: cfg.Mix, rec: newRecorder(), timeout: cfg.Timeout, count: cfg.Count}
 	stopProfile, err := startCPUProfile(cfg.CPUProfile)
 	if err != nil {
@@ -474,6 +497,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 	}
 	rep.ElapsedSeconds = res.elapsed.Seconds()
 	rep.Ops = w.rec.report(res.elapsed)
+	rep.ReadsSignedLive = w.signedLive.Load()
 
 	if cfg.Floor && ctx.Err() == nil {
 		// Free the machine for the floor: the fleet's connections and the

@@ -161,6 +161,31 @@ func TestRunCount(t *testing.T) {
 	}
 }
 
+// TestRunPresign: with --presign the reads use the proofs signed before
+// the run (two brands over three vaults, each brand on one shared
+// connection), and a read whose brand has run out signs its own.
+func TestRunPresign(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "--vaults", "3", "--brands", "2", "--watchers", "0", "--concurrency", "4",
+		"--mix", "read=1", "--warmup", "0s", "--count", "60", "--presign", "36", "-q", "-o", "json")
+	if code != ExitOK || stderr != "" {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	rep := decode(t, stdout)
+	read := opOf(rep, OpRead)
+	if read.Count != 60 || read.Errors != 0 {
+		t.Fatalf("reads %+v, want 60 without errors", read)
+	}
+	// 36 proofs over 6 slots, so at most 36 reads used one; reads pick
+	// slots at random, so how many more signed their own varies.
+	if rep.Presigned != 36 || rep.ReadsSignedLive < 60-36 || rep.ReadsSignedLive == 60 {
+		t.Errorf("presigned %d, signed live %d; want 36, and 24 to 59 signed live", rep.Presigned, rep.ReadsSignedLive)
+	}
+	code, _, stderr = runCLI(t, "--presign", "10", "--conn-per-vault")
+	if code != ExitUsage || !strings.Contains(stderr, "drop --conn-per-vault") {
+		t.Errorf("--presign with --conn-per-vault: exit %d, %s", code, stderr)
+	}
+}
+
 // TestRunTableAndIdleVaults checks the table output, with idle vaults.
 func TestRunTableAndIdleVaults(t *testing.T) {
 	code, stdout, stderr := runCLI(t, "--vaults", "1", "--brands", "1", "--idle-vaults", "5", "--watchers", "0",

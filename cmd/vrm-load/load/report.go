@@ -29,6 +29,13 @@ type Report struct {
 	// measured time.
 	SetupSeconds   float64 `json:"setup_seconds"`
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	// Presigned is the number of read proofs signed before the warm-up
+	// (--presign), PresignSeconds how long that took, and
+	// ReadsSignedLive the reads (warm-up included) that signed their own
+	// all the same.
+	Presigned       int     `json:"presigned_proofs,omitempty"`
+	PresignSeconds  float64 `json:"presign_seconds,omitempty"`
+	ReadsSignedLive int64   `json:"reads_signed_live,omitempty"`
 	// Ops are the figures of each operation that ran.
 	Ops []OpReport `json:"ops"`
 	// Floor is present with --floor.
@@ -55,7 +62,11 @@ func (r Report) WriteText(w io.Writer) error {
 	if r.Rate > 0 {
 		fmt.Fprintf(&b, "; rate %.0f/s", r.Rate)
 	}
-	fmt.Fprintf(&b, "\nset-up %.1fs; measured %.1fs after %.1fs warm-up\n\n", r.SetupSeconds, r.ElapsedSeconds, r.WarmupSeconds)
+	fmt.Fprintf(&b, "\nset-up %.1fs; measured %.1fs after %.1fs warm-up\n", r.SetupSeconds, r.ElapsedSeconds, r.WarmupSeconds)
+	if r.Presigned > 0 {
+		fmt.Fprintf(&b, "proofs: %d read proofs signed in %.1fs before the warm-up; %d reads signed their own\n", r.Presigned, r.PresignSeconds, r.ReadsSignedLive)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "%-13s %9s %9s %9s %9s %9s %9s %7s  %s\n", "op", "count", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "latency of")
 	for _, op := range r.Ops {
 		fmt.Fprintf(&b, "%-13s %9d %9.1f %9.3f %9.3f %9.3f %9.3f %7d  %s\n", op.Op, op.Count, op.PerSecond, op.P50, op.P90, op.P99, op.Max, op.Errors, opNotes[op.Op])

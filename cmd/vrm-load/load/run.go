@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vrmvault/vrmvault/clients/brand"
+	vrmv1 "github.com/vrmvault/vrmvault/proto/vrm/v1"
 	"github.com/vrmvault/vrmvault/vault/profile"
 )
 
@@ -40,6 +41,9 @@ type workload struct {
 	timeout time.Duration
 	count   int64 // measured operations to run; 0 means no limit
 	issued  atomic.Int64
+	// signedLive counts reads that signed their own proof although the
+	// run presigned (the slot's proofs ran out or grew old).
+	signedLive atomic.Int64
 }
 
 // runResult is what run measured, besides the recorder's figures.
@@ -188,7 +192,18 @@ func (w *workload) read(ctx context.Context, rng *rand.Rand, o op) {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	t0 := time.Now()
-	resp, err := s.client.Read(ctx)
+	var (
+		resp *vrmv1.ReadProfileResponse
+		err  error
+	)
+	if proof, ok := s.presignedProof(t0); ok {
+		resp, err = s.presigned.read(ctx, s.v.addr.VaultID, proof)
+	} else {
+		if s.presigned != nil {
+			w.signedLive.Add(1)
+		}
+		resp, err = s.client.Read(ctx)
+	}
 	s.mu.RUnlock()
 	d := time.Since(t0) + o.queued(t0)
 	if err == nil && len(resp.GetFields()) != readFields {

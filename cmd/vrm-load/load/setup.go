@@ -66,6 +66,10 @@ type slot struct {
 	gmu         sync.Mutex
 	regranted   chan struct{} // closed when the consent is granted again; under gmu
 	revokeStart atomic.Int64  // Unix ns of the latest revoke call's start
+
+	// presigned holds the slot's read proofs signed before the measured
+	// time (--presign); nil without.
+	presigned *proofPool
 }
 
 // regrantedCh returns the channel closed when the slot's current
@@ -83,6 +87,16 @@ type fleet struct {
 	brands []*fleetBrand
 
 	closeOnce sync.Once
+}
+
+// brandOf returns the brand a slot belongs to.
+func (f *fleet) brandOf(s *slot) *fleetBrand {
+	for _, b := range f.brands {
+		if b.key == s.key {
+			return b
+		}
+	}
+	return nil
 }
 
 // fleetBrand is one brand of the run: its key, the same in every vault,
