@@ -38,6 +38,10 @@ type Caller struct {
 	// is there already. Only ReadProfile and UpdateProfile accept it; nil
 	// means recorded.
 	Proof *ProofUse
+	// Key, if set, is what the call's transaction confirms before it
+	// does anything (KeyResolver.MemoRole); it fails with ErrKeyChanged
+	// otherwise. Only ReadProfile and UpdateProfile accept it.
+	Key *KeyCheck
 }
 
 // seqKey returns prefix followed by seq as 20 zero-padded digits, so that

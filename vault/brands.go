@@ -21,6 +21,12 @@ import (
 type KeyResolver struct {
 	h     *Host
 	vault string
+	// MemoRole, if set, lets ResolveKey answer from the keys the host
+	// remembers, without a transaction, for a key of this role; it then
+	// sets Check, which the call's own transaction must confirm
+	// (Caller.Key). Only for the calls that do (ReadProfile,
+	// UpdateProfile).
+	MemoRole string
 	// Role is the role of the last key resolved: audit.RoleOwner or
 	// audit.RoleBrand.
 	Role string
@@ -28,6 +34,8 @@ type KeyResolver struct {
 	Suspended bool
 	// Quota is the vault's quota in force.
 	Quota Quota
+	// Check is set with MemoRole: what the call's transaction confirms.
+	Check *KeyCheck
 }
 
 // NewKeyResolver returns a resolver for the vault's keys. A vault that
@@ -36,24 +44,38 @@ func (h *Host) NewKeyResolver(vaultID string) *KeyResolver {
 	return &KeyResolver{h: h, vault: vaultID}
 }
 
+// Vault returns the id of the vault whose keys r resolves.
+func (r *KeyResolver) Vault() string { return r.vault }
+
 // ResolveKey implements consent.KeyResolver.
 func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.PublicKey, error) {
 	if !validJKT(jkt) {
 		return consent.PublicKey{}, consent.ErrUnknownKey
 	}
+	id := keyMemoID{r.vault, jkt}
+	if r.MemoRole != "" {
+		// Only an answer that admits the call is taken from memory: a
+		// refusal (other role, suspended) is decided on the store.
+		if e, ok := r.h.keys.get(id); ok && e.check.role == r.MemoRole {
+			r.Role, r.Suspended, r.Quota, r.Check = e.check.role, e.suspended, e.quota, e.check
+			return e.key, nil
+		}
+	}
 	var (
-		key  consent.PublicKey
-		role string
-		hs   Hosting
+		key    consent.PublicKey
+		role   string
+		record []byte
+		hs     Hosting
+		hsRaw  []byte
 	)
 	err := r.h.view(ctx, r.vault, func(tx store.Tx) error {
 		var err error
-		if hs, err = r.h.loadHosting(tx); err != nil {
+		if hs, hsRaw, err = r.h.loadHostingRaw(tx); err != nil {
 			return err
 		}
 		if b, err := tx.Get(prefixOwner + jkt); err == nil {
 			ok, err := r.h.caches.owners.decode(b, decodeOwner)
-			key, role = ok.Key, audit.RoleOwner
+			key, role, record = ok.Key, audit.RoleOwner, b
 			return err
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -63,7 +85,7 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 			return err
 		}
 		bk, err := r.h.caches.brands.decode(b, decodeBrandKey)
-		key, role = bk.key, audit.RoleBrand
+		key, role, record = bk.key, audit.RoleBrand, b
 		return err
 	})
 	if errors.Is(err, ErrVaultNotFound) || errors.Is(err, store.ErrNotFound) {
@@ -73,6 +95,13 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 		return consent.PublicKey{}, fmt.Errorf("vault %s: resolve key: %w", r.vault, err)
 	}
 	r.Role, r.Suspended, r.Quota = role, hs.Suspended, r.h.effectiveQuota(hs)
+	check := &KeyCheck{jkt: jkt, role: role, record: record, hosting: hsRaw}
+	if !hs.Suspended {
+		r.h.keys.put(id, memoKey{key: key, check: check, quota: r.Quota})
+	}
+	if r.MemoRole != "" {
+		r.Check = check
+	}
 	return key, nil
 }
 
@@ -210,6 +239,9 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 	)
 	err := h.groups.run(ctx, h, vaultID, func(tx store.Tx) error {
 		fields, denied = nil, nil
+		if err := confirmCallerKey(tx, c); err != nil {
+			return refuse(err)
+		}
 		if err := rememberCallerProof(tx, now, c); errors.Is(err, consent.ErrInvalidProof) {
 			return refuse(err)
 		} else if err != nil {

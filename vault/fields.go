@@ -288,6 +288,9 @@ func (h *Host) UpdateProfile(ctx context.Context, vaultID string, c Caller, chan
 			err     error
 			changed []string
 		)
+		if err := confirmCallerKey(tx, c); err != nil {
+			return refuse(err)
+		}
 		if err := rememberCallerProof(tx, h.now(), c); err != nil {
 			return err
 		}

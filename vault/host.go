@@ -87,6 +87,7 @@ type Host struct {
 	maxPending int
 	defaults   Quota
 	caches     recordCaches
+	keys       *keyMemo
 	groups     groupCommit
 
 	maxPendingVault int // Config.MaxPendingPerVault
@@ -105,6 +106,7 @@ func NewHost(cfg Config) (*Host, error) {
 		enrTTL: cfg.EnrollmentTTL,
 		log:    cfg.Logger,
 		caches: newRecordCaches(),
+		keys:   newKeyMemo(),
 	}
 	if h.now == nil {
 		h.now = time.Now

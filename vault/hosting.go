@@ -80,20 +80,27 @@ type Hosting struct {
 // loadHosting reads the vault's hosting settings (zero if none) through
 // the host's decode cache: the hot paths read them on every call.
 func (h *Host) loadHosting(tx store.Tx) (Hosting, error) {
+	hs, _, err := h.loadHostingRaw(tx)
+	return hs, err
+}
+
+// loadHostingRaw is loadHosting, and the record's bytes (nil if none).
+func (h *Host) loadHostingRaw(tx store.Tx) (Hosting, []byte, error) {
 	b, err := tx.Get(keyHosting)
 	if errors.Is(err, store.ErrNotFound) {
-		return Hosting{}, nil
+		return Hosting{}, nil, nil
 	}
 	if err != nil {
-		return Hosting{}, err
+		return Hosting{}, nil, err
 	}
-	return h.caches.hosting.decode(b, func(b []byte) (Hosting, error) {
+	hs, err := h.caches.hosting.decode(b, func(b []byte) (Hosting, error) {
 		var hs Hosting
 		if err := json.Unmarshal(b, &hs); err != nil {
 			return Hosting{}, fmt.Errorf("decode %s: %w", keyHosting, err)
 		}
 		return hs, nil
 	})
+	return hs, b, err
 }
 
 // loadHosting reads the vault's hosting settings (zero if none).

@@ -339,7 +339,9 @@ func rememberCallerProof(tx store.Tx, now time.Time, c Caller) error {
 // another. Its own failure is logged; the call's error is what the caller
 // gets either way.
 func (h *Host) RememberFailedCallProof(ctx context.Context, vaultID string, c Caller, callErr error) {
-	if c.Proof == nil || errors.Is(callErr, consent.ErrInvalidProof) || errors.Is(callErr, ErrVaultNotFound) {
+	// A call refused with ErrKeyChanged is admitted again and runs once
+	// more with the same proof.
+	if c.Proof == nil || errors.Is(callErr, consent.ErrInvalidProof) || errors.Is(callErr, ErrVaultNotFound) || errors.Is(callErr, ErrKeyChanged) {
 		return
 	}
 	err := h.ReplayCache(vaultID).Remember(context.WithoutCancel(ctx), c.Proof.JKT, c.Proof.JTI, c.Proof.Until)

@@ -59,7 +59,12 @@ func (s *Server) verifyProof(ctx context.Context, vaultID string, mode consent.K
 // get the same answer (UNAUTHENTICATED, unknown key); a known key of the
 // other role gets PERMISSION_DENIED.
 func (s *Server) authKID(ctx context.Context, vaultID, role string, replay consent.ReplayCache) (vault.Caller, error) {
-	r := s.host.NewKeyResolver(vaultID)
+	return s.authKIDFrom(ctx, s.host.NewKeyResolver(vaultID), role, replay)
+}
+
+// authKIDFrom is authKID with the resolver r of the call's vault.
+func (s *Server) authKIDFrom(ctx context.Context, r *vault.KeyResolver, role string, replay consent.ReplayCache) (vault.Caller, error) {
+	vaultID := r.Vault()
 	p, method, err := s.verifyProof(ctx, vaultID, consent.KeyByID, r, replay)
 	if err != nil {
 		return vault.Caller{}, err
@@ -73,7 +78,7 @@ func (s *Server) authKID(ctx context.Context, vaultID, role string, replay conse
 	if err := s.checkRates(vaultID, role, p.Key.Thumbprint(), r.Quota); err != nil {
 		return vault.Caller{}, err
 	}
-	return vault.Caller{JKT: p.Key.Thumbprint(), Role: role, Method: method, Quota: r.Quota}, nil
+	return vault.Caller{JKT: p.Key.Thumbprint(), Role: role, Method: method, Quota: r.Quota, Key: r.Check}, nil
 }
 
 // authOwner admits a call signed by one of the vault's owner keys.
@@ -88,12 +93,18 @@ func (s *Server) authBrand(ctx context.Context, vaultID string) (vault.Caller, e
 
 // authDeferred admits a call like authOwner or authBrand (by role), but
 // leaves the proof's jti for the call's own transaction to record
-// (Caller.Proof): one synced commit per call instead of two. Only for the
-// Host methods documented to record it before they answer
-// (ReadProfile, UpdateProfile).
-func (s *Server) authDeferred(ctx context.Context, vaultID, role string) (vault.Caller, error) {
+// (Caller.Proof): one synced commit per call instead of two. Its key may
+// come from the keys the host remembers (KeyResolver.MemoRole), without a
+// transaction of its own; the call's transaction then confirms it
+// (Caller.Key). Only for the Host methods documented to do both
+// (ReadProfile, UpdateProfile); run them with deferredCall.
+func (s *Server) authDeferred(ctx context.Context, vaultID, role string, memo bool) (vault.Caller, error) {
 	var replay vault.DeferredReplay
-	c, err := s.authKID(ctx, vaultID, role, &replay)
+	r := s.host.NewKeyResolver(vaultID)
+	if memo {
+		r.MemoRole = role
+	}
+	c, err := s.authKIDFrom(ctx, r, role, &replay)
 	if err != nil {
 		// Refused after its proof was accepted (other role, suspended,
 		// rate): the jti is seen all the same.
@@ -105,6 +116,34 @@ func (s *Server) authDeferred(ctx context.Context, vaultID, role string) (vault.
 	}
 	return c, nil
 }
+
+// deferredCall admits the call with authDeferred and runs call with its
+// caller. If the call's transaction found the key it was admitted with
+// changed (vault.ErrKeyChanged: the host remembered an older one), the
+// key is forgotten, the call admitted again from the store, and run once
+// more; the proof's jti was not recorded by the refused attempt.
+func (s *Server) deferredCall(ctx context.Context, vaultID, role string, call func(vault.Caller) error) error {
+	c, err := s.authDeferred(ctx, vaultID, role, true)
+	if err != nil {
+		return err
+	}
+	if err = call(c); !errors.Is(err, vault.ErrKeyChanged) {
+		return err
+	}
+	s.host.ForgetKey(vaultID, c.JKT)
+	if c, err = s.authDeferred(ctx, vaultID, role, false); err != nil {
+		return err
+	}
+	if err = call(c); errors.Is(err, vault.ErrKeyChanged) {
+		// Changed again: the caller gets ABORTED, and the jti is spent
+		// like that of any call that failed.
+		s.host.RememberFailedCallProof(ctx, vaultID, vault.Caller{Proof: c.Proof}, errAbortedTwice)
+	}
+	return err
+}
+
+// errAbortedTwice marks a call whose key changed under both its attempts.
+var errAbortedTwice = errors.New("server: key changed under both attempts")
 
 // authFirstContact admits a first-contact call: the proof carries the
 // caller's key as jwk.

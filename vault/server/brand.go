@@ -66,16 +66,19 @@ func (b *brandService) GetConsent(ctx context.Context, req *vrmv1.GetConsentRequ
 
 func (b *brandService) ReadProfile(ctx context.Context, req *vrmv1.ReadProfileRequest) (*vrmv1.ReadProfileResponse, error) {
 	s := b.s
-	caller, err := s.authDeferred(ctx, req.GetVaultId(), audit.RoleBrand)
-	if err != nil {
-		return nil, s.statusFor(ctx, err)
-	}
-	sel, err := vault.ParseSelectors(req.GetPaths(), s.host.Limits().MaxPathDepth)
-	if err != nil {
-		s.host.RememberFailedCallProof(ctx, req.GetVaultId(), caller, err)
-		return nil, s.statusFor(ctx, err)
-	}
-	fields, sub, err := s.host.ReadProfile(ctx, req.GetVaultId(), caller, sel)
+	var (
+		fields []vault.StoredField
+		sub    string
+	)
+	err := s.deferredCall(ctx, req.GetVaultId(), audit.RoleBrand, func(caller vault.Caller) error {
+		sel, err := vault.ParseSelectors(req.GetPaths(), s.host.Limits().MaxPathDepth)
+		if err != nil {
+			s.host.RememberFailedCallProof(ctx, req.GetVaultId(), caller, err)
+			return err
+		}
+		fields, sub, err = s.host.ReadProfile(ctx, req.GetVaultId(), caller, sel)
+		return err
+	})
 	if err != nil {
 		return nil, s.statusFor(ctx, err)
 	}

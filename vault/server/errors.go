@@ -97,6 +97,8 @@ func (s *Server) statusFor(ctx context.Context, err error) error {
 		return status.Error(codes.NotFound, "vault not found")
 	case errors.Is(err, store.ErrConflict):
 		return status.Error(codes.Aborted, "too many concurrent writes to this vault; try again")
+	case errors.Is(err, vault.ErrKeyChanged):
+		return status.Error(codes.Aborted, "the caller's key or the vault's hosting settings changed during the call; sign a new proof and try again")
 	case errors.Is(err, store.ErrTooLarge):
 		return status.Error(codes.ResourceExhausted, "write too large for the store")
 	case errors.Is(err, store.ErrNoSpace):

@@ -110,16 +110,19 @@ func (o *ownerService) GetProfile(ctx context.Context, req *vrmv1.GetProfileRequ
 
 func (o *ownerService) UpdateProfile(ctx context.Context, req *vrmv1.UpdateProfileRequest) (*vrmv1.UpdateProfileResponse, error) {
 	s := o.s
-	caller, err := s.authDeferred(ctx, req.GetVaultId(), audit.RoleOwner)
-	if err != nil {
-		return nil, s.statusFor(ctx, err)
-	}
-	changes, err := changesFromProto(req.GetChanges(), s.host.Limits().MaxFieldsPerBatch)
-	if err != nil {
-		s.host.RememberFailedCallProof(ctx, req.GetVaultId(), caller, err)
-		return nil, s.statusFor(ctx, err)
-	}
-	seq, stored, err := s.host.UpdateProfile(ctx, req.GetVaultId(), caller, changes)
+	var (
+		seq    uint64
+		stored []vault.StoredField
+	)
+	err := s.deferredCall(ctx, req.GetVaultId(), audit.RoleOwner, func(caller vault.Caller) error {
+		changes, err := changesFromProto(req.GetChanges(), s.host.Limits().MaxFieldsPerBatch)
+		if err != nil {
+			s.host.RememberFailedCallProof(ctx, req.GetVaultId(), caller, err)
+			return err
+		}
+		seq, stored, err = s.host.UpdateProfile(ctx, req.GetVaultId(), caller, changes)
+		return err
+	})
 	if err != nil {
 		return nil, s.statusFor(ctx, err)
 	}
