@@ -242,11 +242,9 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 		if err := confirmCallerKey(tx, c); err != nil {
 			return refuse(err)
 		}
-		if err := rememberCallerProof(tx, now, c); errors.Is(err, consent.ErrInvalidProof) {
-			return refuse(err)
-		} else if err != nil {
-			return err
-		}
+		// Every read first, then the writes (the jti, the audit entry):
+		// the store's iterator serves all the scans of a read until the
+		// transaction writes.
 		all, err := loadBrandConsents(tx, c.JKT, h.caches.consents)
 		if err != nil {
 			return err
@@ -254,6 +252,9 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 		scopes, ids, err := all.active(now)
 		if err != nil {
 			if errors.Is(err, ErrConsentRevoked) || errors.Is(err, ErrConsentExpired) || errors.Is(err, ErrNoConsent) {
+				if err := rememberReadProof(tx, now, c); err != nil {
+					return err
+				}
 				denied = err
 				return h.appendAudit(tx, vaultID, c, nil, nil, outcomeOf(err))
 			}
@@ -283,6 +284,9 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 			return err
 		}
 		subject = consent.PairwiseSubject(meta.PairwiseSecret, c.JKT)
+		if err := rememberReadProof(tx, now, c); err != nil {
+			return err
+		}
 		return h.appendAudit(tx, vaultID, c, ids, paths, audit.OutcomeOK)
 	})
 	if err != nil {
@@ -294,6 +298,16 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 	}
 	slices.SortFunc(fields, func(a, b StoredField) int { return strings.Compare(a.Path, b.Path) })
 	return fields, subject, nil
+}
+
+// rememberReadProof records the read's jti in tx, before any other
+// write of the read; a jti already used refuses the read.
+func rememberReadProof(tx store.Tx, now time.Time, c Caller) error {
+	err := rememberCallerProof(tx, now, c)
+	if errors.Is(err, consent.ErrInvalidProof) {
+		return refuse(err)
+	}
+	return err
 }
 
 func outcomeOf(err error) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -310,5 +311,70 @@ func TestCombinedManyVaults(t *testing.T) {
 		}); err != nil || n != writers*writes {
 			t.Errorf("vault %s: %d rows (%v), want %d", id, n, err, writers*writes)
 		}
+	}
+}
+
+// TestScanReusesIteratorSafely: a tx keeps one iterator for its Scans;
+// a write makes the next Scan see it, and a write or a Scan from inside a
+// Scan's fn neither disturbs that Scan nor hides the write afterwards.
+func TestScanReusesIteratorSafely(t *testing.T) {
+	s := openTest(t, Config{})
+	createVaults(t, s, "it")
+	keys := func(tx store.Tx, prefix string) []string {
+		var out []string
+		if err := tx.Scan(prefix, "", 0, func(k string, _ []byte) error { out = append(out, k); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	err := s.Update(t.Context(), "it", func(tx store.Tx) error {
+		for _, k := range []string{"a1", "a2"} {
+			if err := tx.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		if got := keys(tx, "a"); !slices.Equal(got, []string{"a1", "a2"}) {
+			t.Errorf("first scan %v", got)
+		}
+		if err := tx.Put("a3", nil); err != nil {
+			return err
+		}
+		if err := tx.Delete("a1"); err != nil {
+			return err
+		}
+		if got := keys(tx, "a"); !slices.Equal(got, []string{"a2", "a3"}) {
+			t.Errorf("scan after a put and a delete %v", got)
+		}
+		var outer, inner []string
+		err := tx.Scan("a", "", 0, func(k string, _ []byte) error {
+			outer = append(outer, k)
+			if err := tx.Put("b"+k, nil); err != nil {
+				return err
+			}
+			inner = keys(tx, "b")
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(outer, []string{"a2", "a3"}) || !slices.Equal(inner, []string{"ba2", "ba3"}) {
+			t.Errorf("scan with writes and scans in its fn: outer %v, inner %v", outer, inner)
+		}
+		if got := keys(tx, "b"); !slices.Equal(got, []string{"ba2", "ba3"}) {
+			t.Errorf("scan after writes made inside a scan %v", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(t.Context(), "it", func(tx store.Tx) error {
+		if got := keys(tx, ""); !slices.Equal(got, []string{"a2", "a3", "ba2", "ba3"}) {
+			t.Errorf("committed %v", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

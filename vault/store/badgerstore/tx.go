@@ -30,6 +30,15 @@ type tx struct {
 	done   bool
 	wrote  bool // a write method got as far as badger: the tx may hold writes
 
+	// it is the iterator over the vault's rows that Scan seeks, opened
+	// by the first Scan and kept until the tx writes (an iterator sees
+	// the writes made before it was opened, not after) or ends: opening
+	// one costs more than a scan of a few rows (badger sorts the
+	// transaction's pending writes and sets up one iterator per table).
+	it       *badger.Iterator
+	scanning bool // a Scan is iterating it
+	stale    bool // it was written past during that Scan: drop it after
+
 	seq       uint64 // the vault's last change seq as seen by this tx
 	seqLoaded bool
 
@@ -44,7 +53,44 @@ func newTx(s *Store, txn *badger.Txn, vault string, update bool) *tx {
 
 // finish marks the tx unusable; a leaked Tx must not reach a discarded
 // badger transaction (whose iterators panic).
-func (t *tx) finish() { t.done = true }
+func (t *tx) finish() {
+	t.done = true
+	t.dropIterator()
+}
+
+// dropIterator closes the tx's iterator, if open: after a write, or at
+// the end of the tx (badger refuses to discard a transaction with an
+// iterator open).
+func (t *tx) dropIterator() {
+	if t.it != nil {
+		t.it.Close()
+		t.it = nil
+	}
+}
+
+// wrote past marks the tx's iterator outdated by a write: dropped now, or
+// once the Scan iterating it ends (which, like a scan on an iterator of
+// its own, does not see the write).
+func (t *tx) writePast() {
+	t.wrote = true
+	if t.scanning {
+		t.stale = true
+		return
+	}
+	t.dropIterator()
+}
+
+// iterator returns the tx's iterator over the vault's rows, opening it if
+// needed.
+func (t *tx) iterator() *badger.Iterator {
+	if t.it == nil {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false // values are read one by one
+		opts.Prefix = t.data
+		t.it = t.txn.NewIterator(opts)
+	}
+	return t.it
+}
 
 // key returns the badger key of a caller key, or store.ErrInvalidKey.
 func (t *tx) key(key string) ([]byte, error) {
@@ -139,7 +185,7 @@ func (t *tx) put(key string, value []byte, ttl time.Duration) error {
 	if len(value) > store.MaxValueLen+store.ValueSlack {
 		return fmt.Errorf("value of %d bytes: %w", len(value), store.ErrTooLarge)
 	}
-	t.wrote = true
+	t.writePast()
 	var e *badger.Entry
 	if ttl == 0 {
 		e = badger.NewEntry(k, encodeData(value, 0))
@@ -172,7 +218,7 @@ func (t *tx) Delete(key string) error {
 	if err != nil {
 		return err
 	}
-	t.wrote = true
+	t.writePast()
 	if err := t.txn.Delete(k); err != nil {
 		return t.writeErr(err)
 	}
@@ -199,12 +245,26 @@ func (t *tx) Scan(prefix, after string, limit int, fn func(key string, value []b
 		seek = append(seek, after...)
 		seek = append(seek, 0)
 	}
-	opts := badger.DefaultIteratorOptions
-	opts.PrefetchValues = false // values are read one by one, below
-	opts.Prefix = full
-	it := t.txn.NewIterator(opts)
-	defer it.Close()
-
+	var it *badger.Iterator
+	if t.scanning {
+		// A Scan from inside another's fn: an iterator of its own, so as
+		// not to move the outer one.
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = full
+		it = t.txn.NewIterator(opts)
+		defer it.Close()
+	} else {
+		it = t.iterator()
+		t.scanning = true
+		defer func() {
+			t.scanning = false
+			if t.stale {
+				t.stale = false
+				t.dropIterator()
+			}
+		}()
+	}
 	now := t.s.now()
 	var buf []byte // reused: the value passed to fn is valid only during the call
 	n := 0
@@ -248,7 +308,7 @@ func (t *tx) AppendChange(data []byte) (uint64, error) {
 		return 0, err
 	}
 	next := last + 1
-	t.wrote = true
+	t.writePast()
 	if err := t.txn.Set(changeKey(t.vault, next), encodeChange(t.s.now(), data)); err != nil {
 		return 0, t.writeErr(err)
 	}
