@@ -497,6 +497,16 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 	}
 	rep.ElapsedSeconds = res.elapsed.Seconds()
 	rep.Ops = w.rec.report(res.elapsed)
+	rep.CPUSeconds = res.cpu.Seconds()
+	var calls uint64
+	for _, op := range rep.Ops {
+		if op.Op != OpWatch && op.Op != OpRevokeClose { // events, not calls
+			calls += op.Count + uint64(op.Errors)
+		}
+	}
+	if calls > 0 && res.cpu > 0 {
+		rep.CPUMicrosPerCall = float64(res.cpu.Microseconds()) / float64(calls)
+	}
 	rep.ReadsSignedLive = w.signedLive.Load()
 
 	if cfg.Floor && ctx.Err() == nil {

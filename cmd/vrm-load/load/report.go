@@ -36,6 +36,13 @@ type Report struct {
 	Presigned       int     `json:"presigned_proofs,omitempty"`
 	PresignSeconds  float64 `json:"presign_seconds,omitempty"`
 	ReadsSignedLive int64   `json:"reads_signed_live,omitempty"`
+	// CPUSeconds is the process's CPU time (user and system) over the
+	// measured time: in-process, the vaultd's and the clients' together.
+	// CPUMicrosPerCall divides it by the calls measured (watch events
+	// and stream ends are not calls). Both are 0 where the CPU time
+	// cannot be read.
+	CPUSeconds       float64 `json:"cpu_seconds,omitempty"`
+	CPUMicrosPerCall float64 `json:"cpu_us_per_call,omitempty"`
 	// Ops are the figures of each operation that ran.
 	Ops []OpReport `json:"ops"`
 	// Floor is present with --floor.
@@ -63,6 +70,9 @@ func (r Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "; rate %.0f/s", r.Rate)
 	}
 	fmt.Fprintf(&b, "\nset-up %.1fs; measured %.1fs after %.1fs warm-up\n", r.SetupSeconds, r.ElapsedSeconds, r.WarmupSeconds)
+	if r.CPUSeconds > 0 {
+		fmt.Fprintf(&b, "process CPU: %.1fs in %.1fs measured (%.2f cores busy), %.0fµs a call\n", r.CPUSeconds, r.ElapsedSeconds, r.CPUSeconds/r.ElapsedSeconds, r.CPUMicrosPerCall)
+	}
 	if r.Presigned > 0 {
 		fmt.Fprintf(&b, "proofs: %d read proofs signed in %.1fs before the warm-up; %d reads signed their own\n", r.Presigned, r.PresignSeconds, r.ReadsSignedLive)
 	}

@@ -49,6 +49,7 @@ type workload struct {
 // runResult is what run measured, besides the recorder's figures.
 type runResult struct {
 	elapsed time.Duration // measured time: from the end of warm-up to the last operation's end
+	cpu     time.Duration // the process's CPU time over the measured time; 0 if unknown
 }
 
 // run runs cfg's mix: watchers first, then cfg.Concurrency workers for
@@ -97,12 +98,16 @@ func (w *workload) run(ctx context.Context, cfg Config, progress io.Writer) runR
 		wait(cfg.Warmup)
 	}
 	start := time.Now()
+	cpu0, cpuOK := processCPU()
 	w.rec.on.Store(true)
 	wait(cfg.Duration)
 	finish()
 	workers.Wait()
 	w.rec.on.Store(false)
 	res := runResult{elapsed: time.Since(start)}
+	if cpu1, ok := processCPU(); ok && cpuOK {
+		res.cpu = cpu1 - cpu0
+	}
 	watchers.Wait()
 	close(stopProgress)
 	<-progressDone
