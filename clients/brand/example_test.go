@@ -74,3 +74,33 @@ func Example() {
 		fmt.Println(profile.GetSubject(), f.GetPath(), f.GetValue())
 	}
 }
+
+// A brand whose customers' vaults an intermediary hosts holds one
+// connection to that host, shared by its clients of every vault; each
+// client still signs its own proofs, for its own vault.
+func ExampleNew() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key, err := consent.GenerateKey(consent.EdDSA, rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	host := vaultconn.Address{HostPort: "vaults.intermediary.example:443"}
+	conn, err := vaultconn.DialHost(vaultconn.Config{Address: host})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	for _, id := range []string{"v_3kq9", "v_8pz2"} { // the customers' vault ids
+		c, err := brand.New(conn, vaultconn.Config{Address: vaultconn.Address{HostPort: host.HostPort, VaultID: id}, Key: key})
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp, err := c.Read(ctx)
+		if err != nil {
+			log.Printf("vault %s: %v", id, err)
+			continue
+		}
+		fmt.Println(id, len(resp.GetFields()), "fields")
+	}
+}
