@@ -77,14 +77,9 @@ type Hosting struct {
 	Quota     Quota `json:"quota"`
 }
 
-// loadHosting reads the vault's hosting settings (zero if none) through
-// the host's decode cache: the hot paths read them on every call.
-func (h *Host) loadHosting(tx store.Tx) (Hosting, error) {
-	hs, _, err := h.loadHostingRaw(tx)
-	return hs, err
-}
-
-// loadHostingRaw is loadHosting, and the record's bytes (nil if none).
+// loadHostingRaw reads the vault's hosting settings (zero if none)
+// through the host's decode cache, and returns the record's bytes (nil if
+// none) too.
 func (h *Host) loadHostingRaw(tx store.Tx) (Hosting, []byte, error) {
 	b, err := tx.Get(keyHosting)
 	if errors.Is(err, store.ErrNotFound) {
