@@ -22,11 +22,13 @@ type KeyResolver struct {
 	h     *Host
 	vault string
 	// MemoRole, if set, lets ResolveKey answer from the keys the host
-	// remembers, without a transaction, for a key of this role; it then
-	// sets Check, which the call's own transaction must confirm
-	// (Caller.Key). Only for the calls that do (ReadProfile,
-	// UpdateProfile).
+	// remembers, without a transaction, for a key of this role. Only with
+	// WantCheck.
 	MemoRole string
+	// WantCheck makes ResolveKey set Check, which the call's own
+	// transaction must confirm (Caller.Key): for the calls that do
+	// (ReadProfile, UpdateProfile).
+	WantCheck bool
 	// Role is the role of the last key resolved: audit.RoleOwner or
 	// audit.RoleBrand.
 	Role string
@@ -34,7 +36,7 @@ type KeyResolver struct {
 	Suspended bool
 	// Quota is the vault's quota in force.
 	Quota Quota
-	// Check is set with MemoRole: what the call's transaction confirms.
+	// Check is set with WantCheck: what the call's transaction confirms.
 	Check *KeyCheck
 }
 
@@ -53,7 +55,7 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 		return consent.PublicKey{}, consent.ErrUnknownKey
 	}
 	id := keyMemoID{r.vault, jkt}
-	if r.MemoRole != "" {
+	if r.MemoRole != "" && r.WantCheck {
 		// Only an answer that admits the call is taken from memory: a
 		// refusal (other role, suspended) is decided on the store.
 		if e, ok := r.h.keys.get(id); ok && e.check.role == r.MemoRole {
@@ -99,7 +101,7 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 	if !hs.Suspended {
 		r.h.keys.put(id, memoKey{key: key, check: check, quota: r.Quota})
 	}
-	if r.MemoRole != "" {
+	if r.WantCheck {
 		r.Check = check
 	}
 	return key, nil
@@ -226,7 +228,7 @@ func allowed(scopes []consent.Scope, action consent.Action, path string) bool {
 // ErrConsentRevoked, ErrConsentExpired or ErrNoConsent, and the refusal is
 // audited too. With c.Proof set, the proof's jti is recorded in the same
 // transaction, and a jti already used is refused (consent.ErrInvalidProof)
-// with nothing read or audited.
+// with nothing returned or audited.
 //
 // Reads of one vault that arrive together share one transaction and one
 // synced commit (groupCommit), in the order they arrived.

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -52,15 +51,15 @@ func Dial(cfg vaultconn.Config) (*Client, error) {
 }
 
 // New returns a client for the vault at cfg.Address signing with cfg.Key,
-// calling over conn: a connection to the vault's host (from
-// vaultconn.DialHost) that clients of other vaults on that host may
-// share, so that a brand with many customers on one host holds one
-// connection to it. Closing the client leaves conn open; its owner closes
-// it.
-func New(conn grpc.ClientConnInterface, cfg vaultconn.Config) (*Client, error) {
+// calling over conn: a connection to the vault's host that clients of
+// other vaults on that host may share, so that a brand with many
+// customers on one host holds one connection to it. cfg.Address must be
+// on conn's host; cfg's transport settings are conn's, not cfg's.
+// Closing the client leaves conn open; its owner closes it.
+func New(conn *vaultconn.HostConn, cfg vaultconn.Config) (*Client, error) {
 	// Clip, so that the caller's slice is never written to.
 	cfg.EmbedJWKMethods = append(slices.Clip(cfg.EmbedJWKMethods), vrmv1.BrandService_RequestAccess_FullMethodName)
-	signed, err := vaultconn.Signed(conn, cfg)
+	signed, err := conn.Signed(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -218,4 +218,10 @@ func TestSharedConnection(t *testing.T) {
 	if _, err := brand.New(conn, vaultconn.Config{Address: addrB}); err == nil {
 		t.Error("New without a key succeeded")
 	}
+	// A proof names a vault, not a host: a client must not send one to
+	// another host than its vault's.
+	elsewhere := vaultconn.Address{HostPort: "127.0.0.2:1", VaultID: addrB.VaultID}
+	if _, err := brand.New(conn, vaultconn.Config{Address: elsewhere, Key: key}); err == nil || !strings.Contains(err.Error(), "not on this connection's host") {
+		t.Errorf("New for a vault on another host: %v", err)
+	}
 }

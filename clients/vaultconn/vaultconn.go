@@ -1,9 +1,9 @@
 // Package vaultconn connects a Go client to a vault: it parses vault
 // addresses ("host:port/<vault-id>"), chooses transport security, and signs
 // a fresh request proof (PROTOCOL.md section 2) for every call: through
-// gRPC client interceptors on a connection of its own (Dial), or through
-// Signed on a connection to a host that clients of many of its vaults
-// share (DialHost). The owner, brand and host clients are built on it; it
+// gRPC client interceptors on a connection of its own (Dial), or on a
+// connection to a host that clients of many of its vaults share
+// (DialHost, HostConn.Signed). The owner, brand and host clients are built on it; it
 // holds no role-specific logic.
 package vaultconn
 
@@ -101,12 +101,56 @@ func Dial(cfg Config) (*grpc.ClientConn, error) {
 	)
 }
 
-// DialHost returns a connection to the host of cfg.Address that signs
-// nothing itself: any number of clients of that host's vaults, each
-// calling through Signed, may share it. A brand talking to many customers'
-// vaults on one host so opens one connection, not one per vault. The
-// connection is lazy; cfg.Key is not used.
-func DialHost(cfg Config) (*grpc.ClientConn, error) { return dial(cfg) }
+// HostConn is a connection to one vault host that signs nothing itself:
+// clients of any number of that host's vaults share it, each signing its
+// own proofs (Signed). A brand talking to many customers' vaults on one
+// host so opens one connection, not one per vault. A host serves a
+// bounded number of concurrent calls and streams per connection (vaultd:
+// 1,024); a client holding more open watch streams than that needs more
+// than one HostConn.
+type HostConn struct {
+	conn     *grpc.ClientConn
+	hostPort string
+}
+
+// DialHost returns a connection to the host of cfg.Address, with the
+// transport security and dial options of cfg (cfg.Key is not used). The
+// connection is lazy: nothing is sent until the first call.
+func DialHost(cfg Config) (*HostConn, error) {
+	conn, err := dial(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &HostConn{conn: conn, hostPort: cfg.Address.HostPort}, nil
+}
+
+// HostPort returns the host:port the connection goes to.
+func (h *HostConn) HostPort() string { return h.hostPort }
+
+// Close closes the connection, for every client sharing it.
+func (h *HostConn) Close() error { return h.conn.Close() }
+
+// Unsigned returns the connection without proofs, for a caller that
+// attaches proofs of its own (signed ahead of time, say) or calls the
+// public VaultInfoService.
+func (h *HostConn) Unsigned() grpc.ClientConnInterface { return h.conn }
+
+// Signed returns the connection as one whose every call carries a fresh
+// proof signed with cfg.Key for cfg's audience (cfg.Address.VaultID
+// unless cfg.Audience is set). cfg.Address must be on h's host: a proof
+// is bound to a vault id, not to a host, so a client must never send it
+// to another. Only the proof fields of cfg are used (Key,
+// EmbedJWKMethods, Audience, Now, Rand); the transport is h's.
+func (h *HostConn) Signed(cfg Config) (grpc.ClientConnInterface, error) {
+	if cfg.Address.HostPort != h.hostPort {
+		return nil, fmt.Errorf("vaultconn: vault %s is not on this connection's host %s", cfg.Address, h.hostPort)
+	}
+	p, err := newProver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &signedConn{conn: h.conn, p: p}, nil
+}
 
 // dial opens a lazy connection to cfg.Address.HostPort with the transport
 // security cfg asks for, keepalives, and opts.
@@ -127,19 +171,6 @@ func dial(cfg Config, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("dial %s: %w", cfg.Address.HostPort, err)
 	}
 	return conn, nil
-}
-
-// Signed returns conn (typically from DialHost, and shared) as a
-// connection whose every call carries a fresh proof signed with cfg.Key
-// for cfg's audience (cfg.Address.VaultID unless cfg.Audience is set).
-// Only the proof fields of cfg are used (Key, EmbedJWKMethods, Audience,
-// Now, Rand); the connection's own settings are conn's.
-func Signed(conn grpc.ClientConnInterface, cfg Config) (grpc.ClientConnInterface, error) {
-	p, err := newProver(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &signedConn{conn: conn, p: p}, nil
 }
 
 // signedConn adds a proof to each call on a shared connection.
@@ -165,7 +196,7 @@ func (c *signedConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, metho
 }
 
 // DialPublic returns a connection without proofs, for the public
-// VaultInfoService: a connection from DialHost.
+// VaultInfoService.
 func DialPublic(cfg Config) (*grpc.ClientConn, error) { return dial(cfg) }
 
 // IsLoopback reports whether host:port names a loopback host

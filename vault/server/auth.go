@@ -101,6 +101,7 @@ func (s *Server) authBrand(ctx context.Context, vaultID string) (vault.Caller, e
 func (s *Server) authDeferred(ctx context.Context, vaultID, role string, memo bool) (vault.Caller, error) {
 	var replay vault.DeferredReplay
 	r := s.host.NewKeyResolver(vaultID)
+	r.WantCheck = true // the call's transaction confirms the key, however resolved
 	if memo {
 		r.MemoRole = role
 	}
@@ -119,15 +120,19 @@ func (s *Server) authDeferred(ctx context.Context, vaultID, role string, memo bo
 
 // deferredCall admits the call with authDeferred and runs call with its
 // caller. If the call's transaction found the key it was admitted with
-// changed (vault.ErrKeyChanged: the host remembered an older one), the
-// key is forgotten, the call admitted again from the store, and run once
-// more; the proof's jti was not recorded by the refused attempt.
+// changed (vault.ErrKeyChanged: the host remembered an older one) or the
+// vault gone, the key is forgotten, the call admitted again from the
+// store, and run once more; the proof's jti was not recorded by the
+// refused attempt. The second attempt's transaction confirms its key too.
 func (s *Server) deferredCall(ctx context.Context, vaultID, role string, call func(vault.Caller) error) error {
 	c, err := s.authDeferred(ctx, vaultID, role, true)
 	if err != nil {
 		return err
 	}
-	if err = call(c); !errors.Is(err, vault.ErrKeyChanged) {
+	// A vault destroyed since its key was remembered is, like a changed
+	// key, decided again on the store: the caller then gets exactly the
+	// answer of a vault that does not exist (unknown key).
+	if err = call(c); !errors.Is(err, vault.ErrKeyChanged) && !errors.Is(err, vault.ErrVaultNotFound) {
 		return err
 	}
 	s.host.ForgetKey(vaultID, c.JKT)

@@ -109,7 +109,7 @@ func TestRememberedKeyRetrySpendsProofOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	raw := vrmv1.NewBrandServiceClient(conn)
+	raw := vrmv1.NewBrandServiceClient(conn.Unsigned())
 	proof, err := consent.NewProof(key, addr.VaultID, vrmv1.BrandService_ReadProfile_FullMethodName, time.Now(), rand.Reader, false)
 	if err != nil {
 		t.Fatal(err)
@@ -120,4 +120,26 @@ func TestRememberedKeyRetrySpendsProofOnce(t *testing.T) {
 	}
 	_, err = raw.ReadProfile(pctx, &vrmv1.ReadProfileRequest{VaultId: addr.VaultID})
 	wantCode(t, err, codes.Unauthenticated, "jti already used")
+}
+
+// TestRememberedKeyVaultDestroyed: a brand whose key the host remembers
+// gets, once the vault is destroyed, exactly the answer of a vault that
+// never existed, as a stranger does.
+func TestRememberedKeyVaultDestroyed(t *testing.T) {
+	v, hc, _ := startHost(t, vaulttest.Options{})
+	ctx := ctxT(t)
+	addr, o := createVault(t, v, hc)
+	b, _ := grantedBrandAt(t, v, addr, o, "read:name.*")
+	for range 2 {
+		if _, err := b.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := hc.Destroy(ctx, addr.VaultID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Read(ctx)
+	wantCode(t, err, codes.Unauthenticated, "unknown key")
+	_, err = v.BrandAt(t, addr, vaulttest.NewKey(t)).Read(ctx)
+	wantCode(t, err, codes.Unauthenticated, "unknown key")
 }

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/vrmvault/vrmvault/clients/brand"
 	"github.com/vrmvault/vrmvault/clients/owner"
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
@@ -106,7 +104,7 @@ type fleetBrand struct {
 
 	share    bool
 	dialOnce sync.Once
-	conn     *grpc.ClientConn
+	conn     *vaultconn.HostConn
 	dialErr  error
 }
 

@@ -25,9 +25,10 @@ const maxCombined = 64
 // another (which would otherwise wait for its own caller) makes progress.
 const maxCombineWait = 100 * time.Millisecond
 
-// combineTimeout bounds the commit of one combined transaction, which runs
-// on behalf of several callers and so is not bounded by any one of their
-// contexts.
+// combineTimeout bounds the waits (conflict backoff) of one combined
+// transaction, which runs on behalf of several callers and so is not
+// bounded by any one of their contexts; badger's own commit takes no
+// context.
 const combineTimeout = 30 * time.Second
 
 // combiner commits the Update calls of different vaults that arrive
