@@ -66,6 +66,9 @@ const (
 	// load before it is killed.
 	crashMinRun = 100 * time.Millisecond
 	crashMaxRun = 1200 * time.Millisecond
+	// crashFirstCall bounds how long a run goes on past its time for
+	// vaultd to accept a first call.
+	crashFirstCall = 10 * time.Second
 	// crashMaxOps bounds each client's calls in one run.
 	crashMaxOps = 20_000
 	// crashCallTimeout bounds each call of the load.
@@ -390,6 +393,22 @@ func (rs *crashRun) tap() grpc.DialOption {
 	return grpc.WithChainUnaryInterceptor(p.unary)
 }
 
+// anyAccepted reports whether vaultd accepted a call of this run (one a
+// tap kept).
+func (rs *crashRun) anyAccepted() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, p := range rs.taps {
+		p.mu.Lock()
+		ok := p.last != nil
+		p.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
 // crashAcceptedCall is a call vaultd accepted, with its proof.
 type crashAcceptedCall struct {
 	method string
@@ -487,6 +506,13 @@ func (h *crashHarness) run(ctx context.Context, cycle int, p *vaultdProc, addr v
 	case <-time.After(delay):
 	case <-ctx.Done():
 		t.Fatalf("cycle %d: %v", cycle, ctx.Err())
+	}
+	// The kill comes once vaultd accepted a call, so that there is a
+	// proof to send again after the restart: on a slow store (PostgreSQL
+	// on a busy machine) the first answers can take longer than the
+	// shortest run.
+	for wait := time.Now().Add(crashFirstCall); !rs.anyAccepted() && time.Now().Before(wait); {
+		time.Sleep(5 * time.Millisecond)
 	}
 	rs.killed.Store(true)
 	killVaultd(t, p)
