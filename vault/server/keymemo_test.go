@@ -143,3 +143,25 @@ func TestRememberedKeyVaultDestroyed(t *testing.T) {
 	_, err = v.BrandAt(t, addr, vaulttest.NewKey(t)).Read(ctx)
 	wantCode(t, err, codes.Unauthenticated, "unknown key")
 }
+
+// TestRememberedKeyRetryCountsUnderNewQuota: a read admitted with a
+// remembered key after the vault's quota changed is admitted again from
+// the store and counts against the new rate limit.
+func TestRememberedKeyRetryCountsUnderNewQuota(t *testing.T) {
+	v, hc, _ := startHost(t, vaulttest.Options{})
+	ctx := ctxT(t)
+	addr, o := createVault(t, v, hc)
+	b, _ := grantedBrandAt(t, v, addr, o, "read:name.*")
+	if _, err := b.Read(ctx); err != nil { // the host remembers the key
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // a fresh second for the limiter
+	if _, err := hc.SetQuota(ctx, addr.VaultID, &vrmv1.VaultQuota{BrandCallsPerSecond: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Read(ctx); err != nil {
+		t.Fatalf("first read under the new quota: %v", err)
+	}
+	_, err := b.Read(ctx)
+	wantCode(t, err, codes.ResourceExhausted, "calls per second per brand")
+}
