@@ -70,14 +70,14 @@ func presign(ctx context.Context, f *fleet, n int) error {
 					return
 				}
 				s := f.slots[i]
-				b := f.brandOf(s)
+				b := s.brand
 				if b.conn == nil {
 					errOnce.Do(func() { first = fmt.Errorf("presign: brand has no shared connection") })
 					return
 				}
 				pool := &proofPool{proofs: make([]string, per), signedAt: time.Now(), raw: vrmv1.NewBrandServiceClient(b.conn.Unsigned())}
 				for j := range per {
-					p, err := consent.NewProof(s.key, s.v.addr.VaultID, vrmv1.BrandService_ReadProfile_FullMethodName, pool.signedAt, rand.Reader, false)
+					p, err := consent.NewProof(b.key, s.v.addr.VaultID, vrmv1.BrandService_ReadProfile_FullMethodName, pool.signedAt, rand.Reader, false)
 					if err != nil {
 						errOnce.Do(func() { first = fmt.Errorf("presign: %w", err) })
 						return

@@ -51,7 +51,7 @@ type vaultState struct {
 // slot is one brand of one vault, with its current consent.
 type slot struct {
 	v      *vaultState
-	key    *consent.PrivateKey
+	brand  *fleetBrand // its key is the same in every vault
 	client *brand.Client
 
 	// mu is held shared by reads and exclusively by a revocation and its
@@ -85,16 +85,6 @@ type fleet struct {
 	brands []*fleetBrand
 
 	closeOnce sync.Once
-}
-
-// brandOf returns the brand a slot belongs to.
-func (f *fleet) brandOf(s *slot) *fleetBrand {
-	for _, b := range f.brands {
-		if b.key == s.key {
-			return b
-		}
-	}
-	return nil
 }
 
 // fleetBrand is one brand of the run: its key, the same in every vault,
@@ -237,7 +227,7 @@ func buildVault(ctx context.Context, brands []*fleetBrand, timeout time.Duration
 		return v, fmt.Errorf("store profile: %w", err)
 	}
 	for b, fb := range brands {
-		s := &slot{v: v, key: fb.key, regranted: make(chan struct{})}
+		s := &slot{v: v, brand: fb, regranted: make(chan struct{})}
 		close(s.regranted)
 		v.slots = append(v.slots, s)
 		if s.client, err = fb.client(addr); err != nil {
