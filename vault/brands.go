@@ -59,7 +59,7 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 		// Only an answer that admits the call is taken from memory: a
 		// refusal (other role, suspended) is decided on the store.
 		if e, ok := r.h.keys.get(id); ok && e.check.role == r.MemoRole {
-			r.Role, r.Suspended, r.Quota, r.Check = e.check.role, e.suspended, e.quota, e.check
+			r.Role, r.Suspended, r.Quota, r.Check = e.check.role, false, e.quota, e.check
 			return e.key, nil
 		}
 	}

@@ -100,12 +100,13 @@ type keyMemoShard struct {
 
 type keyMemoID struct{ vault, jkt string }
 
-// memoKey is one resolved key and what it was resolved with.
+// memoKey is one resolved key and what it was resolved with. The keys of
+// a suspended vault are not remembered, so a remembered key's vault was
+// not suspended (its KeyCheck confirms it still is not).
 type memoKey struct {
-	key       consent.PublicKey
-	check     *KeyCheck
-	suspended bool
-	quota     Quota
+	key   consent.PublicKey
+	check *KeyCheck
+	quota Quota
 }
 
 func newKeyMemo() *keyMemo { return &keyMemo{seed: maphash.MakeSeed()} }
