@@ -54,7 +54,7 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 	if !validJKT(jkt) {
 		return consent.PublicKey{}, consent.ErrUnknownKey
 	}
-	id := keyMemoID{r.vault, jkt}
+	id := memoID{r.vault, jkt}
 	if r.MemoRole != "" && r.WantCheck {
 		// Only an answer that admits the call is taken from memory: a
 		// refusal (other role, suspended) is decided on the store.
@@ -69,9 +69,14 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 		record []byte
 		hs     Hosting
 		hsRaw  []byte
+		tag    stateTag
 	)
 	err := r.h.view(ctx, r.vault, func(tx store.Tx) error {
 		var err error
+		// The tag first: what is read after it is at least as new.
+		if tag, err = txStateTag(tx); err != nil {
+			return err
+		}
 		if hs, hsRaw, err = r.h.loadHostingRaw(tx); err != nil {
 			return err
 		}
@@ -97,7 +102,7 @@ func (r *KeyResolver) ResolveKey(ctx context.Context, jkt string) (consent.Publi
 		return consent.PublicKey{}, fmt.Errorf("vault %s: resolve key: %w", r.vault, err)
 	}
 	r.Role, r.Suspended, r.Quota = role, hs.Suspended, r.h.effectiveQuota(hs)
-	check := &KeyCheck{jkt: jkt, role: role, record: record, hosting: hsRaw}
+	check := &KeyCheck{jkt: jkt, role: role, record: record, hosting: hsRaw, tag: tag}
 	if !hs.Suspended {
 		r.h.keys.put(id, memoKey{key: key, check: check, quota: r.Quota})
 	}
@@ -238,20 +243,28 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 		fields  []StoredField
 		subject string
 		denied  error
+		tag     stateTag
+		retag   bool
 	)
 	err := h.groups.run(ctx, h, vaultID, func(tx store.Tx) error {
-		fields, denied = nil, nil
-		if err := confirmCallerKey(tx, c); err != nil {
+		fields, denied, retag = nil, nil, false
+		// The state tag first: what the host remembers at it stands for
+		// the records, and what is read after it is at least as new.
+		var err error
+		if tag, err = txStateTag(tx); err != nil {
+			return err
+		}
+		if retag, err = confirmCallerKey(tx, c, tag); err != nil {
 			return refuse(err)
 		}
 		// Every read first, then the writes (the jti, the audit entry):
 		// the store's iterator serves all the scans of a read until the
 		// transaction writes.
-		all, err := loadBrandConsents(tx, c.JKT, h.caches.consents)
+		view, err := h.brandView(tx, vaultID, c.JKT, tag)
 		if err != nil {
 			return err
 		}
-		scopes, ids, err := all.active(now)
+		scopes, ids, err := view.consents.active(now)
 		if err != nil {
 			if errors.Is(err, ErrConsentRevoked) || errors.Is(err, ErrConsentExpired) || errors.Is(err, ErrNoConsent) {
 				if err := rememberReadProof(tx, now, c); err != nil {
@@ -270,7 +283,7 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 				}
 			}
 		}
-		found, err := readFields(tx, sel, h.limits.MaxFields, h.caches.fields)
+		found, err := h.selectedFields(tx, vaultID, c.JKT, view, sel)
 		if err != nil {
 			return err
 		}
@@ -281,11 +294,7 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 				paths = append(paths, f.Path)
 			}
 		}
-		meta, err := h.loadMeta(tx)
-		if err != nil {
-			return err
-		}
-		subject = consent.PairwiseSubject(meta.PairwiseSecret, c.JKT)
+		subject = view.subject
 		if err := rememberReadProof(tx, now, c); err != nil {
 			return err
 		}
@@ -294,6 +303,9 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 	if err != nil {
 		h.RememberFailedCallProof(ctx, vaultID, c, err)
 		return nil, "", fmt.Errorf("vault %s: read profile: %w", vaultID, err)
+	}
+	if retag {
+		h.retagKey(vaultID, c.Key, tag)
 	}
 	if denied != nil {
 		return nil, "", denied

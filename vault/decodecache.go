@@ -17,6 +17,10 @@ import (
 // a changed record has other bytes, and another process writing the same
 // store (PostgreSQL) is seen like this one.
 //
+// (A consented read goes further: while the vault's state tag is
+// unchanged, it takes what it needs from a brandView without reading the
+// records at all.)
+//
 // The cache is bounded (entries per shard) and evicts an arbitrary entry
 // when full. Values are shared between callers and must not be modified.
 type decodeCache[T any] struct {

@@ -288,7 +288,11 @@ func (h *Host) UpdateProfile(ctx context.Context, vaultID string, c Caller, chan
 			err     error
 			changed []string
 		)
-		if err := confirmCallerKey(tx, c); err != nil {
+		tag, err := txStateTag(tx)
+		if err != nil {
+			return err
+		}
+		if _, err := confirmCallerKey(tx, c, tag); err != nil {
 			return refuse(err)
 		}
 		if err := rememberCallerProof(tx, h.now(), c); err != nil {

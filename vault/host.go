@@ -12,6 +12,7 @@
 //
 //	m/meta          vault metadata: id, creation time, vault key, pairwise secret
 //	m/usage         field count and profile bytes, kept in every profile write
+//	m/state         state tag, replaced by every write but a read's (statetag.go)
 //	o/<jkt>         owner keys
 //	e/<hash>        enrolment codes, by base64url(SHA-256(code)), with a TTL
 //	p/<path>        profile fields
@@ -87,7 +88,8 @@ type Host struct {
 	maxPending int
 	defaults   Quota
 	caches     recordCaches
-	keys       *keyMemo
+	keys       *memo[memoKey]
+	views      *memo[*brandView]
 	groups     groupCommit
 
 	maxPendingVault int // Config.MaxPendingPerVault
@@ -106,7 +108,8 @@ func NewHost(cfg Config) (*Host, error) {
 		enrTTL: cfg.EnrollmentTTL,
 		log:    cfg.Logger,
 		caches: newRecordCaches(),
-		keys:   newKeyMemo(),
+		keys:   newMemo[memoKey](keyMemoShardMax),
+		views:  newMemo[*brandView](viewMemoShardMax),
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -193,7 +196,8 @@ func (h *Host) CreateVault(ctx context.Context) (string, Enrollment, error) {
 		return "", Enrollment{}, fmt.Errorf("create vault: %w", err)
 	}
 	var enr Enrollment
-	err = h.store.Update(ctx, id, func(tx store.Tx) error {
+	err = h.store.Update(ctx, id, func(stx store.Tx) error {
+		tx := h.tagged(stx, true)
 		if err := tx.Put(keyMeta, meta); err != nil {
 			return err
 		}
@@ -232,7 +236,7 @@ func (h *Host) view(ctx context.Context, vaultID string, fn func(store.Tx) error
 	if !publicVaultID(vaultID) {
 		return ErrVaultNotFound
 	}
-	return mapStoreErr(h.store.View(ctx, vaultID, fn))
+	return mapStoreErr(h.store.View(ctx, vaultID, func(tx store.Tx) error { return fn(h.tagged(tx, false)) }))
 }
 
 // update runs fn in a read-write transaction of the vault, mapping a
@@ -253,7 +257,7 @@ func (h *Host) updateAlone(ctx context.Context, vaultID string, fn func(store.Tx
 	if !publicVaultID(vaultID) {
 		return ErrVaultNotFound
 	}
-	return mapStoreErr(h.store.Update(ctx, vaultID, fn))
+	return mapStoreErr(h.store.Update(ctx, vaultID, func(tx store.Tx) error { return fn(h.tagged(tx, true)) }))
 }
 
 func mapStoreErr(err error) error {

@@ -20,19 +20,27 @@ var ErrKeyChanged = errors.New("the caller's key or the vault's hosting settings
 // key its proof was checked with: the bytes of the key's record, that the
 // key has no record of the other role, and the bytes of the vault's
 // hosting settings (suspension, quota) as they were when the key was
-// resolved. A call admitted with a KeyCheck (Caller.Key) is so decided on
-// exactly the state its transaction commits on, however old the
-// resolution it was admitted with.
+// resolved, at the vault's state tag then. While the tag is the same,
+// none of them changed, and reading the tag is the whole confirmation. A
+// call admitted with a KeyCheck (Caller.Key) is so decided on exactly the
+// state its transaction commits on, however old the resolution it was
+// admitted with.
 type KeyCheck struct {
 	jkt     string
 	role    string
-	record  []byte // the key's record (prefixOwner or prefixBrand + jkt)
-	hosting []byte // keyHosting's bytes; nil when absent
+	record  []byte   // the key's record (prefixOwner or prefixBrand + jkt)
+	hosting []byte   // keyHosting's bytes; nil when absent
+	tag     stateTag // the vault's state tag they were read at; zero: none
 }
 
-// confirm returns ErrKeyChanged unless tx holds the records k was made
-// from, unchanged.
-func (k *KeyCheck) confirm(tx store.Tx) error {
+// confirm returns ErrKeyChanged unless tx, whose state tag is tag, holds
+// the records k was made from, unchanged. It returns true when it had to
+// read the records (the tag had changed) and found them unchanged: k
+// then holds at tag too.
+func (k *KeyCheck) confirm(tx store.Tx, tag stateTag) (bool, error) {
+	if tag != (stateTag{}) && tag == k.tag {
+		return false, nil
+	}
 	own, other := prefixOwner, prefixBrand
 	if k.role == audit.RoleBrand {
 		own, other = prefixBrand, prefixOwner
@@ -40,20 +48,20 @@ func (k *KeyCheck) confirm(tx store.Tx) error {
 	b, err := tx.Get(own + k.jkt)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return ErrKeyChanged
+		return false, ErrKeyChanged
 	case err != nil:
-		return err
+		return false, err
 	case !bytes.Equal(b, k.record):
-		return ErrKeyChanged
+		return false, ErrKeyChanged
 	}
 	// A key of both roles resolves as an owner; a brand's key that
 	// became an owner's must be resolved again.
 	if k.role == audit.RoleBrand {
 		switch _, err := tx.Get(other + k.jkt); {
 		case err == nil:
-			return ErrKeyChanged
+			return false, ErrKeyChanged
 		case !errors.Is(err, store.ErrNotFound):
-			return err
+			return false, err
 		}
 	}
 	h, err := tx.Get(keyHosting)
@@ -61,44 +69,118 @@ func (k *KeyCheck) confirm(tx store.Tx) error {
 	case errors.Is(err, store.ErrNotFound):
 		h = nil
 	case err != nil:
-		return err
+		return false, err
 	}
 	if !bytes.Equal(h, k.hosting) {
-		return ErrKeyChanged
+		return false, ErrKeyChanged
 	}
-	return nil
+	return tag != (stateTag{}), nil
 }
 
-// confirmCallerKey confirms c.Key in tx, if c has one.
-func confirmCallerKey(tx store.Tx, c Caller) error {
+// confirmCallerKey confirms c.Key in tx, whose state tag is tag, if c has
+// one; see KeyCheck.confirm.
+func confirmCallerKey(tx store.Tx, c Caller, tag stateTag) (bool, error) {
 	if c.Key == nil {
-		return nil
+		return false, nil
 	}
-	return c.Key.confirm(tx)
+	return c.Key.confirm(tx, tag)
 }
 
-// keyMemo remembers the keys a vault's KeyResolver resolved, so that a
-// call admitted through ResolveMemo checks its proof without a
-// transaction of its own (which would also wait for the commits under
-// way). What it holds is never trusted alone: the call's transaction
-// confirms it (KeyCheck). It is bounded (entries per shard) and evicts an
-// arbitrary entry when full; a stale entry costs one failed attempt.
-type keyMemo struct {
+// retagKey remembers that the caller key check k, which a committed
+// transaction confirmed at the vault's state tag tag by reading its
+// records, holds at tag: the key's next calls confirm it by the tag alone.
+func (h *Host) retagKey(vaultID string, k *KeyCheck, tag stateTag) {
+	h.keys.replace(memoID{vaultID, k.jkt}, func(e memoKey) (memoKey, bool) {
+		if e.check != k {
+			return e, false // resolved again meanwhile
+		}
+		check := *k
+		check.tag = tag
+		e.check = &check
+		return e, true
+	})
+}
+
+// memo is a host's bounded memory of something per vault and key
+// thumbprint (resolved keys, brand views). It is sharded, bounded (entries
+// per shard) and evicts an arbitrary entry when full. What it holds is
+// never trusted alone: a call's transaction confirms it against the
+// vault's state (KeyCheck, brandView), so a lost or stale entry costs
+// work, never a wrong answer. Values are shared between callers and must
+// not be modified.
+type memo[V any] struct {
 	seed   maphash.Seed
-	shards [keyMemoShards]keyMemoShard
+	max    int // entries per shard
+	shards [memoShards]memoShard[V]
 }
 
-const (
-	keyMemoShards   = 16
-	keyMemoShardMax = 1024 // entries per shard: 16,384 in all
-)
+const memoShards = 16
 
-type keyMemoShard struct {
+type memoShard[V any] struct {
 	mu sync.Mutex
-	m  map[keyMemoID]memoKey
+	m  map[memoID]V
 }
 
-type keyMemoID struct{ vault, jkt string }
+// memoID names a key of a vault.
+type memoID struct{ vault, jkt string }
+
+func newMemo[V any](perShard int) *memo[V] {
+	return &memo[V]{seed: maphash.MakeSeed(), max: perShard}
+}
+
+func (m *memo[V]) shard(id memoID) *memoShard[V] {
+	return &m.shards[maphash.String(m.seed, id.vault+"/"+id.jkt)%memoShards]
+}
+
+func (m *memo[V]) get(id memoID) (V, bool) {
+	sh := m.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.m[id]
+	return e, ok
+}
+
+func (m *memo[V]) put(id memoID, e V) {
+	sh := m.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = make(map[memoID]V)
+	}
+	if _, ok := sh.m[id]; !ok && len(sh.m) >= m.max {
+		for k := range sh.m { // an arbitrary entry: map order is random
+			delete(sh.m, k)
+			break
+		}
+	}
+	sh.m[id] = e
+}
+
+// replace sets id's entry, if it has one, to what change makes of it,
+// unless change declines.
+func (m *memo[V]) replace(id memoID, change func(V) (V, bool)) {
+	sh := m.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if old, ok := sh.m[id]; ok {
+		if e, ok := change(old); ok {
+			sh.m[id] = e
+		}
+	}
+}
+
+func (m *memo[V]) forget(id memoID) {
+	sh := m.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	delete(sh.m, id)
+}
+
+// keyMemoShardMax bounds the keys a host remembers: 16,384 in all. A
+// remembered key lets a call admitted through KeyResolver.MemoRole check
+// its proof without a transaction of its own (which would also wait for
+// the commits under way).
+const keyMemoShardMax = 1024
 
 // memoKey is one resolved key and what it was resolved with. The keys of
 // a suspended vault are not remembered, so a remembered key's vault was
@@ -109,43 +191,6 @@ type memoKey struct {
 	quota Quota
 }
 
-func newKeyMemo() *keyMemo { return &keyMemo{seed: maphash.MakeSeed()} }
-
-func (m *keyMemo) shard(id keyMemoID) *keyMemoShard {
-	return &m.shards[maphash.String(m.seed, id.vault+"/"+id.jkt)%keyMemoShards]
-}
-
-func (m *keyMemo) get(id keyMemoID) (memoKey, bool) {
-	sh := m.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e, ok := sh.m[id]
-	return e, ok
-}
-
-func (m *keyMemo) put(id keyMemoID, e memoKey) {
-	sh := m.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.m == nil {
-		sh.m = make(map[keyMemoID]memoKey)
-	}
-	if _, ok := sh.m[id]; !ok && len(sh.m) >= keyMemoShardMax {
-		for k := range sh.m { // an arbitrary entry: map order is random
-			delete(sh.m, k)
-			break
-		}
-	}
-	sh.m[id] = e
-}
-
-func (m *keyMemo) forget(id keyMemoID) {
-	sh := m.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	delete(sh.m, id)
-}
-
 // ForgetKey drops what the host remembers of the key jkt of the vault,
 // so that the next call resolves it from the store (after ErrKeyChanged).
-func (h *Host) ForgetKey(vaultID, jkt string) { h.keys.forget(keyMemoID{vaultID, jkt}) }
+func (h *Host) ForgetKey(vaultID, jkt string) { h.keys.forget(memoID{vaultID, jkt}) }
