@@ -164,6 +164,10 @@ func (s *Server) Register(gs grpc.ServiceRegistrar) {
 	vrmv1.RegisterVaultInfoServiceServer(gs, &vaultInfoService{s: s})
 }
 
+// streamWorkers is the number of goroutines the gRPC server keeps to run
+// calls on: about the concurrency a busy host sees.
+const streamWorkers = 128
+
 // maxHeaderListSize bounds the (uncompressed) request headers of a call.
 const maxHeaderListSize = 32 << 10
 
@@ -182,6 +186,11 @@ func (s *Server) NewGRPCServer(extra ...grpc.ServerOption) (*grpc.Server, *healt
 		// connections idle for 15 minutes.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+		// Calls run on long-lived goroutines whose stacks have grown to
+		// what a call needs, instead of a new goroutine per call that
+		// grows its stack again (5% of a signed read's CPU); calls beyond
+		// them still get a goroutine each.
+		grpc.NumStreamWorkers(streamWorkers),
 		grpc.ChainUnaryInterceptor(s.logUnary, s.deadlineUnary),
 		grpc.ChainStreamInterceptor(s.logStream),
 	}, extra...)
