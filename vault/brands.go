@@ -288,6 +288,7 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 			return err
 		}
 		paths := make([]string, 0, len(found))
+		fields = make([]StoredField, 0, len(found))
 		for _, f := range found {
 			if allowed(scopes, consent.ActionRead, f.Path) {
 				fields = append(fields, f)
