@@ -140,8 +140,9 @@ type Config struct {
 	// Data is the in-process store's directory; empty means a temporary
 	// one, removed afterwards.
 	Data string
-	// Floor measures the floor parts after the run and reports the read
-	// throughput as a fraction of the floor's.
+	// Floor measures the floor parts before and after the run and
+	// reports the read throughput as a fraction of the floor's (their
+	// mean).
 	Floor bool
 	// Output is "table" or "json".
 	Output string
@@ -257,7 +258,7 @@ func parseFlags(args []string, help io.Writer) (Config, error) {
 	fs.StringVar(&c.Code, "code", "", "the one-time enrolment code the running vaultd printed (with --addr)")
 	fs.StringVar(&c.Data, "data", "", "data directory of the in-process store (default: a temporary directory, removed afterwards)")
 	fs.IntVar(&c.IdleVaults, "idle-vaults", 0, "extra vaults created in the in-process host and never used, to measure a host holding many")
-	fs.BoolVar(&c.Floor, "floor", false, "after the run, measure the floor (package bench) and report reads/s as a fraction of it")
+	fs.BoolVar(&c.Floor, "floor", false, "before and after the run, measure the floor (package bench) and report reads/s as a fraction of it")
 	fs.StringVar(&c.Output, "o", "table", "output format: table or json")
 	fs.BoolVar(&c.Quiet, "q", false, "no progress lines on standard error")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the warm-up and measured time to this file (go tool pprof reads it)")
@@ -425,6 +426,16 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 			fmt.Fprintf(progress, "vrm-load: "+format+"\n", args...)
 		}
 	}
+	var floorBefore map[string]float64
+	if cfg.Floor {
+		// The floor is measured before the run too: a shared machine's
+		// speed drifts within a minute, and the run is related to the
+		// mean of both.
+		say("measuring the floor before the run: a few seconds")
+		if floorBefore, err = measureFloorParts(ctx, cfg.Mix.Write > 0, bench.Measure); err != nil {
+			return Report{}, err
+		}
+	}
 	setupStart := time.Now()
 	var (
 		create   newVault
@@ -518,11 +529,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 				return rep, fmt.Errorf("stop in-process vaultd: %w", err)
 			}
 		}
-		say("measuring the floor: a few seconds")
-		fl, err := measureFloor(ctx, rep.Ops, cfg.Mix.Write > 0, bench.Measure)
+		say("measuring the floor after the run: a few seconds")
+		after, err := measureFloorParts(ctx, cfg.Mix.Write > 0, bench.Measure)
 		if err != nil {
 			return rep, err
 		}
+		fl := relateToFloor(rep.Ops, floorBefore, after)
 		rep.Floor = &fl
 	}
 	return rep, nil
@@ -588,15 +600,20 @@ func createIdle(ctx context.Context, p *inProcess, n, workers int, timeout time.
 	return ctx.Err()
 }
 
-// FloorFigures are the floor parts measured after a run.
+// FloorFigures are the floor parts measured before and after a run.
 type FloorFigures struct {
 	// Parts are the parallel figures (ns/op, the inverse of throughput)
 	// of the floor's parts, and of badger's own synced batch when the run
-	// wrote.
+	// wrote: the mean of the figures before and after the run.
 	Parts map[string]float64 `json:"parallel_ns_per_op"`
 	// ReadsPerSecond is the floor's throughput: 1e9 over the sum of the
 	// floor parts (bench.IsFloorPart).
 	ReadsPerSecond float64 `json:"floor_reads_per_second"`
+	// ReadsPerSecondBefore and ReadsPerSecondAfter are the same from the
+	// parts measured before the run and after it alone: how much the
+	// machine drifted.
+	ReadsPerSecondBefore float64 `json:"floor_reads_per_second_before"`
+	ReadsPerSecondAfter  float64 `json:"floor_reads_per_second_after"`
 	// ReadFraction is the run's read throughput over ReadsPerSecond.
 	ReadFraction float64 `json:"read_fraction_of_floor"`
 	// BatchesPerSecond is badger's own synced batch throughput from
@@ -606,34 +623,54 @@ type FloorFigures struct {
 	WriteFraction float64 `json:"write_fraction_of_badger,omitempty"`
 }
 
-// measureFloor measures, with measure (bench.Measure), the parallel floor
-// parts, and badger's synced batch when writes is set, and relates the
-// run's throughput to them.
-func measureFloor(ctx context.Context, ops []OpReport, writes bool, measure func(bench.Part) (float64, bool)) (FloorFigures, error) {
-	fl := FloorFigures{Parts: map[string]float64{}}
-	var sum float64
+// measureFloorParts measures, with measure (bench.Measure), the parallel
+// floor parts, and badger's synced batch when writes is set: ns/op by
+// part name.
+func measureFloorParts(ctx context.Context, writes bool, measure func(bench.Part) (float64, bool)) (map[string]float64, error) {
+	parts := map[string]float64{}
 	for _, p := range bench.ParallelParts() {
-		floor := bench.IsFloorPart(p.Name)
-		if !floor && (!writes || p.Name != bench.BadgerSyncedBatch) {
+		if !bench.IsFloorPart(p.Name) && (!writes || p.Name != bench.BadgerSyncedBatch) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return fl, err
+			return nil, err
 		}
 		ns, ok := measure(p)
 		if !ok {
-			return fl, fmt.Errorf("floor part %s failed; see why with: go test -run='^$' -bench='^BenchmarkFloorParallel$/^%s$' ./bench/", p.Name, p.Name)
+			return nil, fmt.Errorf("floor part %s failed; see why with: go test -run='^$' -bench='^BenchmarkFloorParallel$/^%s$' ./bench/", p.Name, p.Name)
 		}
-		fl.Parts[p.Name] = ns
-		if floor {
-			sum += ns
-		} else {
+		parts[p.Name] = ns
+	}
+	return parts, nil
+}
+
+// relateToFloor relates the run's throughput to the floor parts measured
+// before and after it (their mean, part by part).
+func relateToFloor(ops []OpReport, before, after map[string]float64) FloorFigures {
+	fl := FloorFigures{Parts: map[string]float64{}}
+	floorRate := func(parts map[string]float64) float64 {
+		var sum float64
+		for name, ns := range parts {
+			if bench.IsFloorPart(name) {
+				sum += ns
+			}
+		}
+		if sum == 0 {
+			return 0
+		}
+		return 1e9 / sum
+	}
+	for name, ns := range after {
+		if b, ok := before[name]; ok {
+			ns = (ns + b) / 2
+		}
+		fl.Parts[name] = ns
+		if name == bench.BadgerSyncedBatch {
 			fl.BatchesPerSecond = 1e9 / ns
 		}
 	}
-	if sum > 0 {
-		fl.ReadsPerSecond = 1e9 / sum
-	}
+	fl.ReadsPerSecond = floorRate(fl.Parts)
+	fl.ReadsPerSecondBefore, fl.ReadsPerSecondAfter = floorRate(before), floorRate(after)
 	for _, op := range ops {
 		switch {
 		case op.Op == OpRead && fl.ReadsPerSecond > 0:
@@ -642,7 +679,7 @@ func measureFloor(ctx context.Context, ops []OpReport, writes bool, measure func
 			fl.WriteFraction = op.PerSecond / fl.BatchesPerSecond
 		}
 	}
-	return fl, nil
+	return fl
 }
 
 // startCPUProfile starts a CPU profile into the file at path, and returns

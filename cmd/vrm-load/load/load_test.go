@@ -273,24 +273,35 @@ func TestMeasureFloor(t *testing.T) {
 		return v, ok
 	}
 	ops := []OpReport{{Op: OpRead, PerSecond: 1000}, {Op: OpWrite, PerSecond: 1000}}
-	fl, err := measureFloor(context.Background(), ops, true, measure)
+	before, err := measureFloorParts(context.Background(), true, measure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The floor is 100 µs a read: 10,000 reads/s; badger 4,000 batches/s.
-	if math.Abs(fl.ReadsPerSecond-10_000) > 1e-6 || math.Abs(fl.ReadFraction-0.1) > 1e-9 ||
-		math.Abs(fl.BatchesPerSecond-4_000) > 1e-6 || math.Abs(fl.WriteFraction-0.25) > 1e-9 {
+	if len(measured) != 4 || len(before) != 4 {
+		t.Errorf("measured %v, parts %v", measured, before)
+	}
+	// After the run the machine is slower by half: a floor of 150 µs a
+	// read, and badger at 375 µs a batch.
+	after := map[string]float64{}
+	for name, v := range before {
+		after[name] = v * 1.5
+	}
+	fl := relateToFloor(ops, before, after)
+	// The mean is 125 µs a read: 8,000 reads/s; badger 3,200 batches/s.
+	if math.Abs(fl.ReadsPerSecond-8_000) > 1e-6 || math.Abs(fl.ReadFraction-0.125) > 1e-9 ||
+		math.Abs(fl.ReadsPerSecondBefore-10_000) > 1e-6 || math.Abs(fl.ReadsPerSecondAfter-10_000/1.5) > 1e-6 ||
+		math.Abs(fl.BatchesPerSecond-3_200) > 1e-6 || math.Abs(fl.WriteFraction-1000.0/3200) > 1e-9 {
 		t.Errorf("floor figures %+v", fl)
 	}
-	if len(measured) != 4 || len(fl.Parts) != 4 {
-		t.Errorf("measured %v, parts %v", measured, fl.Parts)
-	}
 	measured = nil
-	if fl, err = measureFloor(context.Background(), ops[:1], false, measure); err != nil || fl.BatchesPerSecond != 0 || len(measured) != 3 {
-		t.Errorf("without writes: measured %v, %+v, %v", measured, fl, err)
+	if parts, err := measureFloorParts(context.Background(), false, measure); err != nil || len(parts) != 3 || len(measured) != 3 {
+		t.Errorf("without writes: measured %v, %v, %v", measured, parts, err)
+	}
+	if fl := relateToFloor(ops[:1], before, before); fl.BatchesPerSecond != 4_000 || fl.WriteFraction != 0 {
+		t.Errorf("reads only: %+v", fl)
 	}
 	delete(ns, bench.StoreScan)
-	if _, err := measureFloor(context.Background(), ops, false, measure); err == nil || !strings.Contains(err.Error(), bench.StoreScan) {
+	if _, err := measureFloorParts(context.Background(), false, measure); err == nil || !strings.Contains(err.Error(), bench.StoreScan) {
 		t.Errorf("a failed part: err %v", err)
 	}
 }

@@ -101,11 +101,12 @@ func (r Report) WriteText(w io.Writer) error {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		fmt.Fprintf(&b, "\nfloor (measured after the run, in parallel; ns/op = 1/throughput):\n")
+		fmt.Fprintf(&b, "\nfloor (measured before and after the run, in parallel; their mean; ns/op = 1/throughput):\n")
 		for _, n := range names {
 			fmt.Fprintf(&b, "  %-20s %10s/op\n", n, bench.FormatNs(f.Parts[n]))
 		}
-		fmt.Fprintf(&b, "  floor throughput     %10.0f reads/s (1 / the sum of the floor parts)\n", f.ReadsPerSecond)
+		fmt.Fprintf(&b, "  floor throughput     %10.0f reads/s (1 / the sum of the floor parts; %.0f before the run, %.0f after)\n",
+			f.ReadsPerSecond, f.ReadsPerSecondBefore, f.ReadsPerSecondAfter)
 		if f.ReadFraction > 0 {
 			fmt.Fprintf(&b, "  reads/s of this run as a fraction of the floor: %.3f\n", f.ReadFraction)
 		}
