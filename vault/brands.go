@@ -270,6 +270,9 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 				if err := rememberReadProof(tx, now, c); err != nil {
 					return err
 				}
+				if err := ensureStateTag(tx, tag); err != nil {
+					return err
+				}
 				denied = err
 				return h.appendAudit(tx, vaultID, c, nil, nil, outcomeOf(err))
 			}
@@ -297,6 +300,9 @@ func (h *Host) ReadProfile(ctx context.Context, vaultID string, c Caller, select
 		}
 		subject = view.subject
 		if err := rememberReadProof(tx, now, c); err != nil {
+			return err
+		}
+		if err := ensureStateTag(tx, tag); err != nil {
 			return err
 		}
 		return h.appendAudit(tx, vaultID, c, ids, paths, audit.OutcomeOK)

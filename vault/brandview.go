@@ -2,6 +2,7 @@ package vault
 
 import (
 	"strings"
+	"sync/atomic"
 
 	"github.com/vrmvault/vrmvault/consent"
 	"github.com/vrmvault/vrmvault/vault/store"
@@ -18,6 +19,8 @@ type brandView struct {
 	tag      stateTag
 	consents brandConsents
 	subject  string
+	// cost is what the view holds, in bytes as viewMaxBytes counts them.
+	cost int
 	// selected are the fields that the selectors encoded as selKey
 	// select, before the consents' scopes filter them; only when
 	// hasSelected.
@@ -27,18 +30,20 @@ type brandView struct {
 }
 
 const (
-	// viewMemoShardMax bounds the brand views a host remembers: 8,192 in
+	// viewMemoShardMax bounds the brand views a host remembers: 4,096 in
 	// all.
-	viewMemoShardMax = 512
-	// viewMaxConsents is the most consents of a brand view remembered;
-	// a brand with more is read from the store every time.
-	viewMaxConsents = 16
-	// viewMaxFields and viewMaxFieldBytes bound the selected fields a
-	// brand view remembers (bytes as fieldCost counts them); a larger
-	// read is read from the store every time. With the bounds above, the
-	// views take at most some tens of MiB.
-	viewMaxFields     = 64
-	viewMaxFieldBytes = 4 << 10
+	viewMemoShardMax = 256
+	// viewMaxConsents, viewMaxFields and viewMaxBytes bound what one
+	// remembered view holds: its consents (their scopes, not their
+	// signed records), the fields its last selectors selected, and the
+	// selectors (bytes: scopes, selectors, and fields as fieldCost counts
+	// them). A brand whose view would hold more is read from the store
+	// every time. The views thus hold at most 4,096 × 8 KiB (about twice
+	// that with Go's own overhead); a brand with one consent of a few
+	// scopes reading a few fields, the usual case, takes well under 1 KiB.
+	viewMaxConsents = 4
+	viewMaxFields   = 64
+	viewMaxBytes    = 8 << 10
 )
 
 // brandView returns the view of brand jkt in the transaction tx of the
@@ -47,8 +52,10 @@ const (
 func (h *Host) brandView(tx store.Tx, vaultID, jkt string, tag stateTag) (*brandView, error) {
 	id := memoID{vaultID, jkt}
 	if v, ok := h.views.get(id); ok && tag != (stateTag{}) && v.tag == tag {
+		h.memoStats.viewHits.Add(1)
 		return v, nil
 	}
+	h.memoStats.viewMisses.Add(1)
 	consents, err := loadBrandConsents(tx, jkt, h.caches.consents)
 	if err != nil {
 		return nil, err
@@ -57,7 +64,8 @@ func (h *Host) brandView(tx store.Tx, vaultID, jkt string, tag stateTag) (*brand
 	if err != nil {
 		return nil, err
 	}
-	v := &brandView{tag: tag, consents: consents, subject: consent.PairwiseSubject(meta.PairwiseSecret, jkt)}
+	kept, cost := consents.forMemory()
+	v := &brandView{tag: tag, consents: kept, subject: consent.PairwiseSubject(meta.PairwiseSecret, jkt), cost: cost}
 	h.rememberView(id, v)
 	return v, nil
 }
@@ -68,20 +76,22 @@ func (h *Host) brandView(tx store.Tx, vaultID, jkt string, tag stateTag) (*brand
 func (h *Host) selectedFields(tx store.Tx, vaultID, jkt string, v *brandView, sel []Selector) ([]StoredField, error) {
 	key := selectorKey(sel)
 	if v.hasSelected && v.selKey == key {
+		h.memoStats.fieldHits.Add(1)
 		return v.selected, nil
 	}
+	h.memoStats.fieldMisses.Add(1)
 	found, err := readFields(tx, sel, h.limits.MaxFields, h.caches.fields)
 	if err != nil {
 		return nil, err
 	}
 	if len(found) <= viewMaxFields {
-		var size int64
+		cost := v.cost + len(key)
 		for _, f := range found {
-			size += fieldCost(f.Path, f.Value)
+			cost += int(fieldCost(f.Path, f.Value))
 		}
-		if size <= viewMaxFieldBytes {
+		if cost <= viewMaxBytes {
 			nv := *v
-			nv.selKey, nv.selected, nv.hasSelected = key, found, true
+			nv.selKey, nv.selected, nv.hasSelected, nv.cost = key, found, true, cost
 			h.rememberView(memoID{vaultID, jkt}, &nv)
 		}
 	}
@@ -90,10 +100,31 @@ func (h *Host) selectedFields(tx store.Tx, vaultID, jkt string, v *brandView, se
 
 // rememberView remembers v, if it is at a tag and small enough.
 func (h *Host) rememberView(id memoID, v *brandView) {
-	if v.tag == (stateTag{}) || len(v.consents.granted) > viewMaxConsents {
+	if v.tag == (stateTag{}) || len(v.consents.granted) > viewMaxConsents || v.cost > viewMaxBytes {
 		return
 	}
 	h.views.put(id, v)
+}
+
+// forMemory returns bc with what a read uses only (a consent's id, state,
+// validity and parsed scopes; not its signed record, revocation or
+// purposes), so that a remembered view holds as little as it needs, and
+// the bytes of the scopes kept.
+func (bc brandConsents) forMemory() (brandConsents, int) {
+	out := brandConsents{ended: bc.ended, granted: make([]parsedConsent, len(bc.granted))}
+	cost := 0
+	for i, c := range bc.granted {
+		out.granted[i] = parsedConsent{
+			Consent:  Consent{V: c.V, ID: c.ID, State: c.State, NotBefore: c.NotBefore, Expires: c.Expires},
+			scopes:   c.scopes,
+			scopeErr: c.scopeErr,
+		}
+		cost += len(c.ID)
+		for _, s := range c.Scopes {
+			cost += len(s)
+		}
+	}
+	return out, cost
 }
 
 // selectorKey encodes selectors as one string, equal for equal lists.
@@ -107,4 +138,28 @@ func selectorKey(sel []Selector) string {
 		b.WriteByte(0) // never in a valid path
 	}
 	return b.String()
+}
+
+// MemoStats counts how the consented reads of a host found what they
+// need: in memory (at an unchanged state tag) or in the store.
+type MemoStats struct {
+	// ViewHits and ViewMisses count the reads that found the brand's
+	// consents and pairwise subject in memory, and those that read them.
+	ViewHits, ViewMisses uint64
+	// FieldHits and FieldMisses count the same for the selected fields.
+	FieldHits, FieldMisses uint64
+}
+
+// memoCounters are a host's MemoStats as they grow.
+type memoCounters struct {
+	viewHits, viewMisses, fieldHits, fieldMisses atomic.Uint64
+}
+
+// MemoStats returns the counts since the host started.
+func (h *Host) MemoStats() MemoStats {
+	c := &h.memoStats
+	return MemoStats{
+		ViewHits: c.viewHits.Load(), ViewMisses: c.viewMisses.Load(),
+		FieldHits: c.fieldHits.Load(), FieldMisses: c.fieldMisses.Load(),
+	}
 }

@@ -90,6 +90,7 @@ type Host struct {
 	caches     recordCaches
 	keys       *memo[memoKey]
 	views      *memo[*brandView]
+	memoStats  memoCounters
 	groups     groupCommit
 
 	maxPendingVault int // Config.MaxPendingPerVault

@@ -228,6 +228,10 @@ func (h *Host) DestroyVault(ctx context.Context, vaultID string) error {
 	if err := mapStoreErr(h.store.EraseVault(ctx, vaultID)); err != nil {
 		return fmt.Errorf("vault %s: destroy: %w", vaultID, err)
 	}
+	// Nothing of it stays in memory either: the fields, consents and keys
+	// the host remembered for its reads.
+	h.views.forgetVault(vaultID)
+	h.keys.forgetVault(vaultID)
 	h.log.Info("vault destroyed", "vault", vaultID)
 	return nil
 }

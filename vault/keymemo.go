@@ -176,6 +176,21 @@ func (m *memo[V]) forget(id memoID) {
 	delete(sh.m, id)
 }
 
+// forgetVault drops every entry of the vault: all shards are scanned, as
+// entries are placed by vault and key together.
+func (m *memo[V]) forgetVault(vault string) {
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for id := range sh.m {
+			if id.vault == vault {
+				delete(sh.m, id)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
 // keyMemoShardMax bounds the keys a host remembers: 16,384 in all. A
 // remembered key lets a call admitted through KeyResolver.MemoRole check
 // its proof without a transaction of its own (which would also wait for

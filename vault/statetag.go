@@ -1,9 +1,9 @@
 package vault
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -20,10 +20,16 @@ import (
 // tag in the transaction's read set: a change committed meanwhile makes
 // the transaction conflict and run again, as reading the records
 // themselves would. The tag lives in the store, so another vaultd writing
-// the same store (PostgreSQL) changes it exactly like this one.
+// the same store (PostgreSQL) changes it exactly like this one, as long as
+// it is of this version or newer: version 2 of the PostgreSQL schema keeps
+// older vaultds from starting on it.
+//
+// Keys that expire (enrolment codes, proof jtis) change a vault without a
+// write, and so without a new tag: nothing remembered may depend on them.
 const keyStateTag = "m/state"
 
-// stateTagBytes is the size of a state tag: random, so that a tag is never
+// stateTagBytes is the size of a state tag: random (from crypto/rand,
+// whatever source the host is configured with), so that a tag is never
 // taken again, not even by a vault erased and created anew or restored.
 const stateTagBytes = 16
 
@@ -46,7 +52,6 @@ func readPathKey(key string) bool {
 // keeps the vault's state tag (keyStateTag) with the writes.
 type taggedTx struct {
 	store.Tx
-	rand     io.Reader
 	writable bool
 	// fresh: this transaction wrote a new tag that nobody has read
 	// since, so a further write needs no other.
@@ -55,7 +60,7 @@ type taggedTx struct {
 
 // tagged wraps the transaction tx of a vault.
 func (h *Host) tagged(tx store.Tx, writable bool) *taggedTx {
-	return &taggedTx{Tx: tx, rand: h.rand, writable: writable}
+	return &taggedTx{Tx: tx, writable: writable}
 }
 
 // Put implements store.Tx.
@@ -97,7 +102,7 @@ func (t *taggedTx) touch(key string) error {
 // renew writes a fresh random tag.
 func (t *taggedTx) renew() error {
 	var tag stateTag
-	if _, err := io.ReadFull(t.rand, tag[:]); err != nil {
+	if _, err := rand.Read(tag[:]); err != nil {
 		return fmt.Errorf("state tag: %w", err)
 	}
 	if err := t.Tx.Put(keyStateTag, tag[:]); err != nil {
@@ -107,17 +112,11 @@ func (t *taggedTx) renew() error {
 	return nil
 }
 
-// stateTag returns the vault's tag as this transaction sees it. A vault
-// without one (created before tags) gets one now if the transaction can
-// write; otherwise the zero tag, which nothing is remembered under.
+// stateTag returns the vault's tag as this transaction sees it: the zero
+// tag, which nothing is remembered under, for a vault created before tags
+// (ensureStateTag gives it one).
 func (t *taggedTx) stateTag() (stateTag, error) {
 	b, err := t.Tx.Get(keyStateTag)
-	if errors.Is(err, store.ErrNotFound) && t.writable {
-		if err := t.renew(); err != nil {
-			return stateTag{}, err
-		}
-		b, err = t.Tx.Get(keyStateTag)
-	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return stateTag{}, nil
@@ -131,6 +130,17 @@ func (t *taggedTx) stateTag() (stateTag, error) {
 	// of its own.
 	t.fresh = false
 	return stateTag(b), nil
+}
+
+// ensureStateTag gives the vault of tx a tag if it has none (tag, read in
+// tx, is zero). A read calls it among its writes, after the refusals that
+// must leave its transaction unwritten.
+func ensureStateTag(tx store.Tx, tag stateTag) error {
+	t, ok := tx.(*taggedTx)
+	if !ok || tag != (stateTag{}) || !t.writable {
+		return nil
+	}
+	return t.renew()
 }
 
 // txStateTag returns tx's state tag, or the zero tag when tx is not a

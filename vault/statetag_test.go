@@ -3,6 +3,8 @@ package vault
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,12 +74,15 @@ func TestStateTagChangesWithEveryWrite(t *testing.T) {
 		before = after
 	}
 	readPath := map[string]func(store.Tx) error{
-		"audit entry":      func(tx store.Tx) error { return tx.Put(seqKey(prefixAudit, 99), []byte("x")) },
-		"audit head":       func(tx store.Tx) error { return tx.Put(keyAuditHead, []byte("{}")) },
-		"checkpoint":       func(tx store.Tx) error { return tx.Put(seqKey(prefixCheckpoint, 99), []byte("x")) },
-		"checkpoint head":  func(tx store.Tx) error { return tx.Put(keyCheckpointHead, []byte("{}")) },
-		"proof jti":        func(tx store.Tx) error { return tx.PutTTL(prefixReplay+"jkt/jti", []byte{1}, time.Hour) },
-		"jti read and put": func(tx store.Tx) error { _, _ = txStateTag(tx); return tx.PutTTL(prefixReplay+"jkt/2", []byte{1}, time.Hour) },
+		"audit entry":     func(tx store.Tx) error { return tx.Put(seqKey(prefixAudit, 99), []byte("x")) },
+		"audit head":      func(tx store.Tx) error { return tx.Put(keyAuditHead, []byte("{}")) },
+		"checkpoint":      func(tx store.Tx) error { return tx.Put(seqKey(prefixCheckpoint, 99), []byte("x")) },
+		"checkpoint head": func(tx store.Tx) error { return tx.Put(keyCheckpointHead, []byte("{}")) },
+		"proof jti":       func(tx store.Tx) error { return tx.PutTTL(prefixReplay+"jkt/jti", []byte{1}, time.Hour) },
+		"jti read and put": func(tx store.Tx) error {
+			_, _ = txStateTag(tx)
+			return tx.PutTTL(prefixReplay+"jkt/2", []byte{1}, time.Hour)
+		},
 	}
 	for name, write := range readPath {
 		if err := h.updateAlone(ctx, id, write); err != nil {
@@ -134,8 +139,9 @@ func TestStateTagWithinATransaction(t *testing.T) {
 }
 
 // TestStateTagGivenToAnOlderVault: a vault created before state tags
-// reads as untagged in a read-only transaction, and gets a tag from the
-// first read-write transaction that reads it.
+// reads as untagged, in a read-only transaction as in a read-write one,
+// and gets a tag from ensureStateTag (which a read calls among its
+// writes).
 func TestStateTagGivenToAnOlderVault(t *testing.T) {
 	h, id := newTagHost(t)
 	ctx := context.Background()
@@ -145,17 +151,23 @@ func TestStateTagGivenToAnOlderVault(t *testing.T) {
 	if got := committedTag(t, h, id); got != (stateTag{}) {
 		t.Fatalf("untagged vault reads tag %x", got)
 	}
-	var given stateTag
 	err := h.updateAlone(ctx, id, func(tx store.Tx) error {
-		var err error
-		given, err = txStateTag(tx)
-		return err
+		tag, err := txStateTag(tx)
+		if err != nil || tag != (stateTag{}) {
+			t.Errorf("untagged vault in a read-write transaction: tag %x, %v", tag, err)
+		}
+		return ensureStateTag(tx, tag)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if given == (stateTag{}) || committedTag(t, h, id) != given {
-		t.Fatalf("tag given %x, committed %x", given, committedTag(t, h, id))
+	given := committedTag(t, h, id)
+	if given == (stateTag{}) {
+		t.Fatal("ensureStateTag gave no tag")
+	}
+	err = h.updateAlone(ctx, id, func(tx store.Tx) error { return ensureStateTag(tx, given) })
+	if err != nil || committedTag(t, h, id) != given {
+		t.Fatalf("ensureStateTag replaced a tag: %v", err)
 	}
 }
 
@@ -174,5 +186,70 @@ func TestRetagKey(t *testing.T) {
 	h.retagKey(id, k, stateTag{3}) // k is no longer the one remembered
 	if e, _ := h.keys.get(memoID{id, "jkt"}); e.check.tag != next {
 		t.Fatalf("a stale check retagged the entry: %+v", e.check)
+	}
+}
+
+// TestBrandViewBounds: a view is remembered only at a tag, with few
+// consents, and with selected fields and selectors of a bounded size: a
+// brand cannot make the host hold megabytes with long selectors that
+// select nothing.
+func TestBrandViewBounds(t *testing.T) {
+	h, id := newTagHost(t)
+	ctx := context.Background()
+	tag := stateTag{9}
+	remembered := func(jkt string) bool {
+		_, ok := h.views.get(memoID{id, jkt})
+		return ok
+	}
+	long := make([]Selector, MaxSelectors)
+	for i := range long {
+		long[i] = Selector{Path: fmt.Sprintf("notes.n%d.%s", i, strings.Repeat("x", 200))}
+	}
+	err := h.view(ctx, id, func(tx store.Tx) error {
+		if _, err := h.selectedFields(tx, id, "small", &brandView{tag: tag}, []Selector{{Path: "name", Subtree: true}}); err != nil {
+			return err
+		}
+		if _, err := h.selectedFields(tx, id, "long", &brandView{tag: tag}, long); err != nil {
+			return err
+		}
+		_, err := h.selectedFields(tx, id, "untagged", &brandView{}, []Selector{{Path: "name", Subtree: true}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !remembered("small") || remembered("long") || remembered("untagged") {
+		t.Errorf("remembered: small %v (want true), long %v, untagged %v (want false)",
+			remembered("small"), remembered("long"), remembered("untagged"))
+	}
+	many := brandConsents{granted: make([]parsedConsent, viewMaxConsents+1)}
+	kept, _ := many.forMemory()
+	h.rememberView(memoID{id, "many"}, &brandView{tag: tag, consents: kept})
+	if remembered("many") {
+		t.Error("a view of more than viewMaxConsents consents was remembered")
+	}
+}
+
+// TestDestroyVaultForgets: nothing the host remembered of a vault's
+// reads stays in memory once the vault is destroyed.
+func TestDestroyVaultForgets(t *testing.T) {
+	h, id := newTagHost(t)
+	other, _, err := h.CreateVault(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{id, other} {
+		h.views.put(memoID{v, "jkt"}, &brandView{tag: stateTag{1}})
+		h.keys.put(memoID{v, "jkt"}, memoKey{check: &KeyCheck{jkt: "jkt"}})
+	}
+	if err := h.DestroyVault(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	_, view := h.views.get(memoID{id, "jkt"})
+	_, key := h.keys.get(memoID{id, "jkt"})
+	_, otherView := h.views.get(memoID{other, "jkt"})
+	_, otherKey := h.keys.get(memoID{other, "jkt"})
+	if view || key || !otherView || !otherKey {
+		t.Errorf("after destroy: view %v key %v (want false), other vault's view %v key %v (want true)", view, key, otherView, otherKey)
 	}
 }

@@ -50,6 +50,7 @@ func TestRememberedViewSeesEveryChange(t *testing.T) {
 			t.Fatalf("read %v: %q, %v; want %q", paths, got, err, want)
 		}
 	}
+	before := v.Host.MemoStats()
 	set("Ada")
 	want(b, "name.given=Ada;")
 	set("Grace")
@@ -65,6 +66,12 @@ func TestRememberedViewSeesEveryChange(t *testing.T) {
 		if after := stateTagOf(t, v, addr.VaultID); string(after) != string(tag) {
 			t.Fatal("a read changed the state tag: no read is answered from memory")
 		}
+	}
+
+	// The second read of each pair found everything in memory: the
+	// answers above were not read from the store alone.
+	if st := v.Host.MemoStats(); st.ViewHits-before.ViewHits < 4 || st.FieldHits-before.FieldHits < 4 {
+		t.Fatalf("memo stats %+v (before %+v): reads were not answered from memory", st, before)
 	}
 
 	// The host suspends the vault, then resumes it.
