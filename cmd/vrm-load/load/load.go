@@ -68,6 +68,7 @@ import (
 
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
 	"github.com/vrmvault/vrmvault/cmd/vrm-load/bench"
+	"github.com/vrmvault/vrmvault/vault"
 )
 
 // Exit statuses returned by Main.
@@ -438,8 +439,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 	}
 	setupStart := time.Now()
 	var (
-		create   newVault
-		stopHost func() error // nil in remote mode
+		create    newVault
+		stopHost  func() error           // nil in remote mode
+		memoStats func() vault.MemoStats // nil in remote mode
 	)
 	if cfg.Addr != "" {
 		addr, _ := vaultconn.ParseAddress(cfg.Addr)
@@ -457,7 +459,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 		if err != nil {
 			return Report{}, fmt.Errorf("start in-process vaultd: %w", err)
 		}
-		stopHost = p.close
+		stopHost, memoStats = p.close, p.host.MemoStats
 		defer func() {
 			if cerr := p.close(); cerr != nil && err == nil {
 				err = fmt.Errorf("stop in-process vaultd: %w", cerr)
@@ -502,7 +504,18 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 	if err != nil {
 		return Report{}, err
 	}
+	var memo0 vault.MemoStats
+	if memoStats != nil {
+		memo0 = memoStats()
+	}
 	res := w.run(ctx, cfg, progress)
+	if memoStats != nil {
+		m := memoStats()
+		rep.ReadMemo = &vault.MemoStats{
+			ViewHits: m.ViewHits - memo0.ViewHits, ViewMisses: m.ViewMisses - memo0.ViewMisses,
+			FieldHits: m.FieldHits - memo0.FieldHits, FieldMisses: m.FieldMisses - memo0.FieldMisses,
+		}
+	}
 	if err := stopProfile(); err != nil {
 		return Report{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vrmvault/vrmvault/cmd/vrm-load/bench"
+	"github.com/vrmvault/vrmvault/vault"
 )
 
 // Report is what a run measured; -o json prints it as one document.
@@ -43,6 +44,10 @@ type Report struct {
 	// cannot be read.
 	CPUSeconds       float64 `json:"cpu_seconds,omitempty"`
 	CPUMicrosPerCall float64 `json:"cpu_us_per_call,omitempty"`
+	// ReadMemo counts the reads of the warm-up and the measured time that
+	// the in-process host answered from memory (see vault.MemoStats);
+	// absent with --addr.
+	ReadMemo *vault.MemoStats `json:"read_memo,omitempty"`
 	// Ops are the figures of each operation that ran.
 	Ops []OpReport `json:"ops"`
 	// Floor is present with --floor.
@@ -72,6 +77,10 @@ func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "\nset-up %.1fs; measured %.1fs after %.1fs warm-up\n", r.SetupSeconds, r.ElapsedSeconds, r.WarmupSeconds)
 	if r.CPUSeconds > 0 {
 		fmt.Fprintf(&b, "process CPU: %.1fs in %.1fs measured (%.2f cores busy), %.0fµs a call\n", r.CPUSeconds, r.ElapsedSeconds, r.CPUSeconds/r.ElapsedSeconds, r.CPUMicrosPerCall)
+	}
+	if m := r.ReadMemo; m != nil && m.ViewHits+m.ViewMisses > 0 {
+		fmt.Fprintf(&b, "reads answered from memory (warm-up included): consents %.1f%%, fields %.1f%% of %d\n",
+			percent(m.ViewHits, m.ViewHits+m.ViewMisses), percent(m.FieldHits, m.FieldHits+m.FieldMisses), m.ViewHits+m.ViewMisses)
 	}
 	if r.Presigned > 0 {
 		fmt.Fprintf(&b, "proofs: %d read proofs signed in %.1fs before the warm-up; %d reads signed their own\n", r.Presigned, r.PresignSeconds, r.ReadsSignedLive)
@@ -123,4 +132,11 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+func percent(n, of uint64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return 100 * float64(n) / float64(of)
 }
