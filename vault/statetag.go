@@ -91,7 +91,7 @@ func (t *taggedTx) Delete(key string) error {
 // path's or the tag is already a fresh one.
 func (t *taggedTx) touch(key string) error {
 	if key == keyStateTag {
-		return fmt.Errorf("%w: %s is the store's own", store.ErrInvalidKey, keyStateTag)
+		return fmt.Errorf("%w: %s is the state tag, which only the host writes", store.ErrInvalidKey, keyStateTag)
 	}
 	if t.fresh || readPathKey(key) || !t.writable {
 		return nil // a read-only transaction's write fails below
