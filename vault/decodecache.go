@@ -3,7 +3,6 @@ package vault
 import (
 	"bytes"
 	"hash/maphash"
-	"sync"
 )
 
 // decodeCache remembers what stored records decoded to, by their bytes:
@@ -24,22 +23,17 @@ import (
 // The cache is bounded (entries per shard) and evicts an arbitrary entry
 // when full. Values are shared between callers and must not be modified.
 type decodeCache[T any] struct {
-	seed   maphash.Seed
-	shards [decodeCacheShards]decodeShard[T]
+	seed    maphash.Seed
+	records *boundedMap[uint64, decodedRecord[T]] // by maphash of the bytes
 }
 
 const (
-	decodeCacheShards   = 16
-	decodeCacheShardMax = 1024 // entries per shard: 16,384 in all
+	// decodeCacheShardMax bounds the entries of a shard: 16,384 in all.
+	decodeCacheShardMax = 1024
 	// decodeCacheMaxRecord is the largest record cached; bigger ones are
 	// decoded every time.
 	decodeCacheMaxRecord = 16 << 10
 )
-
-type decodeShard[T any] struct {
-	mu sync.Mutex
-	m  map[uint64]decodedRecord[T]
-}
 
 type decodedRecord[T any] struct {
 	raw []byte
@@ -47,7 +41,10 @@ type decodedRecord[T any] struct {
 }
 
 func newDecodeCache[T any]() *decodeCache[T] {
-	return &decodeCache[T]{seed: maphash.MakeSeed()}
+	return &decodeCache[T]{
+		seed:    maphash.MakeSeed(),
+		records: newBoundedMap[uint64, decodedRecord[T]](decodeCacheShardMax, func(sum uint64) uint64 { return sum }),
+	}
 }
 
 // decode returns decode(raw), from the cache when raw was decoded before.
@@ -57,29 +54,14 @@ func (c *decodeCache[T]) decode(raw []byte, decode func([]byte) (T, error)) (T, 
 		return decode(raw)
 	}
 	sum := maphash.Bytes(c.seed, raw)
-	sh := &c.shards[sum%decodeCacheShards]
-	sh.mu.Lock()
-	e, ok := sh.m[sum]
-	sh.mu.Unlock()
-	if ok && bytes.Equal(e.raw, raw) {
+	if e, ok := c.records.get(sum); ok && bytes.Equal(e.raw, raw) {
 		return e.val, nil
 	}
 	v, err := decode(raw)
 	if err != nil {
 		return v, err
 	}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.m == nil {
-		sh.m = make(map[uint64]decodedRecord[T])
-	}
-	if len(sh.m) >= decodeCacheShardMax {
-		for k := range sh.m { // an arbitrary entry: map order is random
-			delete(sh.m, k)
-			break
-		}
-	}
-	sh.m[sum] = decodedRecord[T]{raw: bytes.Clone(raw), val: v}
+	c.records.put(sum, decodedRecord[T]{raw: bytes.Clone(raw), val: v})
 	return v, nil
 }
 

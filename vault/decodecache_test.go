@@ -46,16 +46,12 @@ func TestDecodeCache(t *testing.T) {
 		t.Errorf("a failing decode ran %d times for two calls, want 2 (errors not cached)", calls)
 	}
 	// Bounded.
-	for i := range decodeCacheShards * decodeCacheShardMax * 2 {
+	for i := range boundedShards * decodeCacheShardMax * 2 {
 		if _, err := c.decode([]byte(fmt.Sprint(i)), atoi); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n := 0
-	for i := range c.shards {
-		n += len(c.shards[i].m)
-	}
-	if max := decodeCacheShards * decodeCacheShardMax; n > max {
+	if n, max := c.records.len(), boundedShards*decodeCacheShardMax; n > max {
 		t.Errorf("cache holds %d entries, bound is %d", n, max)
 	}
 	// A nil cache decodes every time.

@@ -88,8 +88,8 @@ type Host struct {
 	maxPending int
 	defaults   Quota
 	caches     recordCaches
-	keys       *memo[memoKey]
-	views      *memo[*brandView]
+	keys       memo[memoKey]
+	views      memo[*brandView]
 	memoStats  memoCounters
 	groups     groupCommit
 

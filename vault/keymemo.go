@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"hash/maphash"
-	"sync"
 
 	"github.com/vrmvault/vrmvault/consent"
 	"github.com/vrmvault/vrmvault/vault/audit"
@@ -102,93 +101,26 @@ func (h *Host) retagKey(vaultID string, k *KeyCheck, tag stateTag) {
 }
 
 // memo is a host's bounded memory of something per vault and key
-// thumbprint (resolved keys, brand views). It is sharded, bounded (entries
-// per shard) and evicts an arbitrary entry when full. What it holds is
-// never trusted alone: a call's transaction confirms it against the
-// vault's state (KeyCheck, brandView), so a lost or stale entry costs
-// work, never a wrong answer. Values are shared between callers and must
-// not be modified.
+// thumbprint (resolved keys, brand views). What it holds is never trusted
+// alone: a call's transaction confirms it against the vault's state
+// (KeyCheck, brandView), so a lost or stale entry costs work, never a
+// wrong answer. Values are shared between callers and must not be
+// modified.
 type memo[V any] struct {
-	seed   maphash.Seed
-	max    int // entries per shard
-	shards [memoShards]memoShard[V]
-}
-
-const memoShards = 16
-
-type memoShard[V any] struct {
-	mu sync.Mutex
-	m  map[memoID]V
+	*boundedMap[memoID, V]
 }
 
 // memoID names a key of a vault.
 type memoID struct{ vault, jkt string }
 
-func newMemo[V any](perShard int) *memo[V] {
-	return &memo[V]{seed: maphash.MakeSeed(), max: perShard}
+func newMemo[V any](perShard int) memo[V] {
+	seed := maphash.MakeSeed()
+	return memo[V]{newBoundedMap[memoID, V](perShard, func(id memoID) uint64 { return maphash.Comparable(seed, id) })}
 }
 
-func (m *memo[V]) shard(id memoID) *memoShard[V] {
-	return &m.shards[maphash.String(m.seed, id.vault+"/"+id.jkt)%memoShards]
-}
-
-func (m *memo[V]) get(id memoID) (V, bool) {
-	sh := m.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e, ok := sh.m[id]
-	return e, ok
-}
-
-func (m *memo[V]) put(id memoID, e V) {
-	sh := m.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.m == nil {
-		sh.m = make(map[memoID]V)
-	}
-	if _, ok := sh.m[id]; !ok && len(sh.m) >= m.max {
-		for k := range sh.m { // an arbitrary entry: map order is random
-			delete(sh.m, k)
-			break
-		}
-	}
-	sh.m[id] = e
-}
-
-// replace sets id's entry, if it has one, to what change makes of it,
-// unless change declines.
-func (m *memo[V]) replace(id memoID, change func(V) (V, bool)) {
-	sh := m.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if old, ok := sh.m[id]; ok {
-		if e, ok := change(old); ok {
-			sh.m[id] = e
-		}
-	}
-}
-
-func (m *memo[V]) forget(id memoID) {
-	sh := m.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	delete(sh.m, id)
-}
-
-// forgetVault drops every entry of the vault: all shards are scanned, as
-// entries are placed by vault and key together.
-func (m *memo[V]) forgetVault(vault string) {
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		for id := range sh.m {
-			if id.vault == vault {
-				delete(sh.m, id)
-			}
-		}
-		sh.mu.Unlock()
-	}
+// forgetVault drops every entry of the vault.
+func (m memo[V]) forgetVault(vault string) {
+	m.forgetWhere(func(id memoID) bool { return id.vault == vault })
 }
 
 // keyMemoShardMax bounds the keys a host remembers: 16,384 in all. A
