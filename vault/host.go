@@ -198,7 +198,7 @@ func (h *Host) CreateVault(ctx context.Context) (string, Enrollment, error) {
 	}
 	var enr Enrollment
 	err = h.store.Update(ctx, id, func(stx store.Tx) error {
-		tx := h.tagged(stx, true)
+		tx := tagged(stx, true)
 		if err := tx.Put(keyMeta, meta); err != nil {
 			return err
 		}
@@ -237,7 +237,7 @@ func (h *Host) view(ctx context.Context, vaultID string, fn func(store.Tx) error
 	if !publicVaultID(vaultID) {
 		return ErrVaultNotFound
 	}
-	return mapStoreErr(h.store.View(ctx, vaultID, func(tx store.Tx) error { return fn(h.tagged(tx, false)) }))
+	return mapStoreErr(h.store.View(ctx, vaultID, func(tx store.Tx) error { return fn(tagged(tx, false)) }))
 }
 
 // update runs fn in a read-write transaction of the vault, mapping a
@@ -258,7 +258,7 @@ func (h *Host) updateAlone(ctx context.Context, vaultID string, fn func(store.Tx
 	if !publicVaultID(vaultID) {
 		return ErrVaultNotFound
 	}
-	return mapStoreErr(h.store.Update(ctx, vaultID, func(tx store.Tx) error { return fn(h.tagged(tx, true)) }))
+	return mapStoreErr(h.store.Update(ctx, vaultID, func(tx store.Tx) error { return fn(tagged(tx, true)) }))
 }
 
 func mapStoreErr(err error) error {

@@ -290,7 +290,7 @@ func (c replayCache) Remember(ctx context.Context, jkt, jti string, until time.T
 	update := c.h.update
 	if c.internal {
 		update = func(ctx context.Context, vault string, fn func(store.Tx) error) error {
-			return mapStoreErr(c.h.store.Update(ctx, vault, func(tx store.Tx) error { return fn(c.h.tagged(tx, true)) }))
+			return mapStoreErr(c.h.store.Update(ctx, vault, func(tx store.Tx) error { return fn(tagged(tx, true)) }))
 		}
 	}
 	return update(ctx, c.vault, func(tx store.Tx) error {

@@ -59,7 +59,7 @@ type taggedTx struct {
 }
 
 // tagged wraps the transaction tx of a vault.
-func (h *Host) tagged(tx store.Tx, writable bool) *taggedTx {
+func tagged(tx store.Tx, writable bool) *taggedTx {
 	return &taggedTx{Tx: tx, writable: writable}
 }
 
