@@ -62,6 +62,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -153,6 +154,10 @@ type Config struct {
 	// (runtime/pprof) of the warm-up and the measured time: in-process, of
 	// the brands' clients and the vaultd together.
 	CPUProfile string
+	// Trace, when set, is a file that receives an execution trace
+	// (runtime/trace) of the warm-up and the measured time: where the
+	// goroutines waited (go tool trace -pprof=sync, syscall or sched).
+	Trace string
 }
 
 // Env is the process environment vrm-load runs in.
@@ -263,6 +268,7 @@ func parseFlags(args []string, help io.Writer) (Config, error) {
 	fs.StringVar(&c.Output, "o", "table", "output format: table or json")
 	fs.BoolVar(&c.Quiet, "q", false, "no progress lines on standard error")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the warm-up and measured time to this file (go tool pprof reads it)")
+	fs.StringVar(&c.Trace, "trace", "", "write an execution trace of the warm-up and measured time to this file (go tool trace reads it; keep the run short, it grows fast)")
 	if err := parse(fs, args, runUsage, help); err != nil {
 		return c, err
 	}
@@ -500,7 +506,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 		rep.PresignSeconds = time.Since(t0).Seconds()
 	}
 	w := &workload{f: f, mix: cfg.Mix, rec: newRecorder(), timeout: cfg.Timeout, count: cfg.Count}
-	stopProfile, err := startCPUProfile(cfg.CPUProfile)
+	stopProfile, err := startProfiles(cfg.CPUProfile, cfg.Trace)
 	if err != nil {
 		return Report{}, err
 	}
@@ -695,25 +701,51 @@ func relateToFloor(ops []OpReport, before, after map[string]float64) FloorFigure
 	return fl
 }
 
-// startCPUProfile starts a CPU profile into the file at path, and returns
-// the function that stops it and closes the file. An empty path profiles
-// nothing.
-func startCPUProfile(path string) (stop func() error, err error) {
-	if path == "" {
-		return func() error { return nil }, nil
+// startProfiles starts a CPU profile into the file at cpuPath and an
+// execution trace into the file at tracePath, and returns the function
+// that stops them and closes the files. An empty path records nothing.
+func startProfiles(cpuPath, tracePath string) (stop func() error, err error) {
+	var stops []func() error
+	stopAll := func() error {
+		var errs []error
+		for _, s := range stops {
+			errs = append(errs, s())
+		}
+		return errors.Join(errs...)
 	}
+	if cpuPath != "" {
+		s, err := startRecording(cpuPath, "--cpuprofile", pprof.StartCPUProfile, pprof.StopCPUProfile)
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, s)
+	}
+	if tracePath != "" {
+		s, err := startRecording(tracePath, "--trace", trace.Start, trace.Stop)
+		if err != nil {
+			return nil, errors.Join(err, stopAll())
+		}
+		stops = append(stops, s)
+	}
+	return stopAll, nil
+}
+
+// startRecording creates the file at path and starts a recording into it
+// (a CPU profile or an execution trace); the returned function stops it
+// and closes the file. flagName names the flag in errors.
+func startRecording(path, flagName string, start func(io.Writer) error, end func()) (stop func() error, err error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
+		return nil, fmt.Errorf("%s: %w", flagName, err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
+		return nil, fmt.Errorf("%s: %w", flagName, err)
 	}
 	return func() error {
-		pprof.StopCPUProfile()
+		end()
 		if err := f.Close(); err != nil {
-			return fmt.Errorf("--cpuprofile: write %s: %w", path, err)
+			return fmt.Errorf("%s: write %s: %w", flagName, path, err)
 		}
 		return nil
 	}, nil

@@ -161,6 +161,33 @@ func TestRunCount(t *testing.T) {
 	}
 }
 
+// TestRunRecordings: --cpuprofile and --trace write a CPU profile and an
+// execution trace of the run; a file that cannot be created fails the
+// run before it starts.
+func TestRunRecordings(t *testing.T) {
+	dir := t.TempDir()
+	prof, tr := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "run.trace")
+	code, _, stderr := runCLI(t, "--vaults", "1", "--brands", "1", "--watchers", "0", "--concurrency", "2",
+		"--mix", "read=1", "--warmup", "0s", "--count", "20", "-q", "-o", "json", "--cpuprofile", prof, "--trace", tr)
+	if code != ExitOK || stderr != "" {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for name, magic := range map[string]string{prof: "\x1f\x8b", tr: "go 1."} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte(magic)) {
+			t.Errorf("%s starts %q, want %q", name, b[:min(len(b), 8)], magic)
+		}
+	}
+	code, _, stderr = runCLI(t, "--vaults", "1", "--brands", "1", "--watchers", "0",
+		"--mix", "read=1", "--warmup", "0s", "--count", "5", "-q", "--trace", filepath.Join(dir, "missing", "run.trace"))
+	if code == ExitOK || !strings.Contains(stderr, "--trace") {
+		t.Errorf("trace into a missing directory: exit %d, stderr %q; want a failure naming --trace", code, stderr)
+	}
+}
+
 // TestRunPresign: with --presign the reads use the proofs signed before
 // the run (two brands over three vaults, each brand on one shared
 // connection), and a read whose brand has run out signs its own.
