@@ -156,6 +156,10 @@ type Config struct {
 	// ValueLogGCInterval is how often the value log is garbage-collected
 	// (0: DefaultValueLogGCInterval, negative: never).
 	ValueLogGCInterval time.Duration
+	// CommitDelay is how long a shared transaction may wait for more
+	// Update calls when the cores are busy (0: DefaultCommitDelay,
+	// negative: never).
+	CommitDelay time.Duration
 }
 
 // Store is a store.Store on one badger database. Its methods are safe for
@@ -206,6 +210,12 @@ func Open(cfg Config) (*Store, error) {
 	gcInterval := cfg.ValueLogGCInterval
 	if gcInterval == 0 {
 		gcInterval = DefaultValueLogGCInterval
+	}
+	s.combiner.load = newCoreLoad()
+	s.combiner.sleep = time.Sleep
+	s.combiner.delay = max(cfg.CommitDelay, 0)
+	if cfg.CommitDelay == 0 {
+		s.combiner.delay = DefaultCommitDelay
 	}
 
 	db, err := badger.Open(badgerOptions(cfg.Dir, s.log))

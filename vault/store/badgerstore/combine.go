@@ -48,11 +48,20 @@ const combineTimeout = 30 * time.Second
 // the same vault waits for the next one). There is no goroutine of its
 // own: the first caller commits; callers that arrive meanwhile queue, and
 // when the commit is durable the first of them is woken to commit the
-// next group.
+// next group. When the cores are busy the leader first waits a little
+// for more calls (see pacer and DefaultCommitDelay), so that fewer syncs
+// serve them.
 type combiner struct {
-	mu      sync.Mutex
-	busy    bool
-	pending []*updateOp
+	delay time.Duration       // a group's wait for more calls, when pace says so (0: never)
+	load  *coreLoad           // read by the leader, under mu
+	sleep func(time.Duration) // time.Sleep; tests replace it
+
+	mu         sync.Mutex
+	busy       bool
+	pending    []*updateOp
+	last       int   // calls in the last group
+	backlogged bool  // whether the cores were backlogged when the last group was durable
+	pace       pacer // whether the next group waits
 }
 
 // updateOp is one Update call.
@@ -86,7 +95,17 @@ func (c *combiner) run(ctx context.Context, s *Store, vault string, fn func(stor
 		c.mu.Lock()
 	}
 	c.busy = true
+	if c.delay > 0 && len(c.pending) < maxCombined && c.pace.wait(c.last, c.backlogged) {
+		// More calls are likely on their way: let them join this group
+		// rather than pay a sync of their own.
+		queued := len(c.pending)
+		c.mu.Unlock()
+		c.sleep(c.delay)
+		c.mu.Lock()
+		c.pace.gathered(len(c.pending) - queued)
+	}
 	group := c.take()
+	c.last = len(group)
 	c.mu.Unlock()
 
 	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), combineTimeout)
@@ -94,6 +113,10 @@ func (c *combiner) run(ctx context.Context, s *Store, vault string, fn func(stor
 	cancel()
 
 	c.mu.Lock()
+	// Read while the group's callers are still asleep: the goroutines
+	// waiting for a core now are the work that went on during the
+	// commit, not the callers about to be woken.
+	c.backlogged = c.load.backlogged()
 	if len(c.pending) > 0 {
 		next := c.pending[0]
 		next.lead = true
