@@ -54,8 +54,14 @@ func seqKey(prefix string, seq uint64) string { return fmt.Sprintf("%s%020d", pr
 // it also signs a checkpoint of the head.
 func (h *Host) appendAudit(tx store.Tx, vaultID string, c Caller, consentIDs []string, paths []string, outcome string) error {
 	var head audit.Head
-	if err := getJSON(tx, keyAuditHead, &head); err != nil && !errors.Is(err, store.ErrNotFound) {
+	switch b, err := tx.Get(keyAuditHead); {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		return fmt.Errorf("audit head: %w", err)
+	default:
+		if head, err = audit.ParseHead(b); err != nil {
+			return fmt.Errorf("audit head: %w", err)
+		}
 	}
 	e := audit.Entry{
 		Seq:     head.Seq + 1,
@@ -76,8 +82,12 @@ func (h *Host) appendAudit(tx store.Tx, vaultID string, c Caller, consentIDs []s
 		return fmt.Errorf("audit entry: %w", err)
 	}
 	head = audit.Head{Seq: e.Seq, Hash: audit.Hash(canon)}
-	if err := putJSON(tx, keyAuditHead, head); err != nil {
+	b, err := audit.EncodeHead(head)
+	if err != nil {
 		return err
+	}
+	if err := tx.Put(keyAuditHead, b); err != nil {
+		return fmt.Errorf("audit head: %w", err)
 	}
 	if e.Seq%audit.CheckpointEvery == 0 {
 		return h.writeCheckpoint(tx, vaultID, head)

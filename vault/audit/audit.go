@@ -71,6 +71,9 @@ type Entry struct {
 // Canonical returns the canonical encoding of e, the bytes the chain hashes.
 func (e Entry) Canonical() ([]byte, error) {
 	e.Time = e.Time.UTC()
+	if b, ok := appendCanonical(make([]byte, 0, 384), e); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode audit entry: %w", err)
