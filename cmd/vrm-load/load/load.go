@@ -740,6 +740,7 @@ func startRecording(path, flagName string, start func(io.Writer) error, end func
 	}
 	if err := start(f); err != nil {
 		f.Close()
+		os.Remove(path) // nothing was recorded
 		return nil, fmt.Errorf("%s: %w", flagName, err)
 	}
 	return func() error {

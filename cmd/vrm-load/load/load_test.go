@@ -181,10 +181,17 @@ func TestRunRecordings(t *testing.T) {
 			t.Errorf("%s starts %q, want %q", name, b[:min(len(b), 8)], magic)
 		}
 	}
+	// The trace cannot be written: the run fails, and the CPU profile
+	// started before it is stopped (the next run can start its own).
 	code, _, stderr = runCLI(t, "--vaults", "1", "--brands", "1", "--watchers", "0",
-		"--mix", "read=1", "--warmup", "0s", "--count", "5", "-q", "--trace", filepath.Join(dir, "missing", "run.trace"))
+		"--mix", "read=1", "--warmup", "0s", "--count", "5", "-q", "--cpuprofile", prof, "--trace", filepath.Join(dir, "missing", "run.trace"))
 	if code == ExitOK || !strings.Contains(stderr, "--trace") {
 		t.Errorf("trace into a missing directory: exit %d, stderr %q; want a failure naming --trace", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "--vaults", "1", "--brands", "1", "--watchers", "0",
+		"--mix", "read=1", "--warmup", "0s", "--count", "5", "-q", "--cpuprofile", prof)
+	if code != ExitOK {
+		t.Errorf("CPU profile after a failed trace: exit %d: %s", code, stderr)
 	}
 }
 

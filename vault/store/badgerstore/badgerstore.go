@@ -158,7 +158,7 @@ type Config struct {
 	ValueLogGCInterval time.Duration
 	// CommitDelay is how long a shared transaction may wait for more
 	// Update calls when the cores are busy (0: DefaultCommitDelay,
-	// negative: never).
+	// negative: never; at most MaxCommitDelay).
 	CommitDelay time.Duration
 }
 
@@ -211,12 +211,15 @@ func Open(cfg Config) (*Store, error) {
 	if gcInterval == 0 {
 		gcInterval = DefaultValueLogGCInterval
 	}
-	s.combiner.load = newCoreLoad()
-	s.combiner.sleep = time.Sleep
+	if cfg.CommitDelay > MaxCommitDelay {
+		return nil, fmt.Errorf("badgerstore: open: commit delay %v is above the limit of %v", cfg.CommitDelay, MaxCommitDelay)
+	}
 	s.combiner.delay = max(cfg.CommitDelay, 0)
 	if cfg.CommitDelay == 0 {
 		s.combiner.delay = DefaultCommitDelay
 	}
+	s.combiner.backlog = newCoreLoad().backlogged
+	s.combiner.sleep = time.Sleep
 
 	db, err := badger.Open(badgerOptions(cfg.Dir, s.log))
 	if err != nil {

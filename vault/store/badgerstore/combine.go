@@ -23,6 +23,8 @@ const maxCombined = 64
 // a transaction of its own: a slow commit (a slow disk) costs at most
 // this much extra latency, and an Update called from inside the fn of
 // another (which would otherwise wait for its own caller) makes progress.
+// A call woken to lead may still wait the commit delay (MaxCommitDelay
+// at most) before its group starts.
 const maxCombineWait = 100 * time.Millisecond
 
 // combineTimeout bounds the waits (conflict backoff) of one combined
@@ -52,9 +54,10 @@ const combineTimeout = 30 * time.Second
 // for more calls (see pacer and DefaultCommitDelay), so that fewer syncs
 // serve them.
 type combiner struct {
-	delay time.Duration       // a group's wait for more calls, when pace says so (0: never)
-	load  *coreLoad           // read by the leader, under mu
-	sleep func(time.Duration) // time.Sleep; tests replace it
+	// Set by Open, then read only.
+	delay   time.Duration       // a group's wait for more calls, when pace says so (0: never)
+	backlog func() bool         // whether the cores are backlogged (a coreLoad's); called by the leader only
+	sleep   func(time.Duration) // time.Sleep; tests replace it
 
 	mu         sync.Mutex
 	busy       bool
@@ -95,35 +98,19 @@ func (c *combiner) run(ctx context.Context, s *Store, vault string, fn func(stor
 		c.mu.Lock()
 	}
 	c.busy = true
-	if c.delay > 0 && len(c.pending) < maxCombined && c.pace.wait(c.last, c.backlogged) {
-		// More calls are likely on their way: let them join this group
-		// rather than pay a sync of their own.
-		queued := len(c.pending)
-		c.mu.Unlock()
-		c.sleep(c.delay)
-		c.mu.Lock()
-		c.pace.gathered(len(c.pending) - queued)
-	}
-	group := c.take()
-	c.last = len(group)
+	group := c.nextGroup()
 	c.mu.Unlock()
 
 	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), combineTimeout)
 	s.commitGroup(gctx, group)
 	cancel()
 
+	// Read before the group's callers are woken: the goroutines waiting
+	// for a core now are the work that went on during the commit, not
+	// the callers about to run.
+	backlogged := c.delay > 0 && c.backlog()
 	c.mu.Lock()
-	// Read while the group's callers are still asleep: the goroutines
-	// waiting for a core now are the work that went on during the
-	// commit, not the callers about to be woken.
-	c.backlogged = c.load.backlogged()
-	if len(c.pending) > 0 {
-		next := c.pending[0]
-		next.lead = true
-		close(next.wake)
-	} else {
-		c.busy = false
-	}
+	c.handOff(group, backlogged)
 	c.mu.Unlock()
 	for _, o := range group {
 		if o != op {
@@ -131,6 +118,46 @@ func (c *combiner) run(ctx context.Context, s *Store, vault string, fn func(stor
 		}
 	}
 	return op.err
+}
+
+// nextGroup takes the next group from the queue; if the pacer says so, it
+// first waits c.delay for more calls to join it, with c.mu released.
+// c.mu must be held, by the leader.
+func (c *combiner) nextGroup() []*updateOp {
+	if c.delay > 0 && c.pace.wait(c.last, c.backlogged) {
+		if before := c.groupSize(); before < maxCombined {
+			// More calls are likely on their way: let them join this
+			// group rather than pay a sync of their own.
+			c.mu.Unlock()
+			c.sleep(c.delay)
+			c.mu.Lock()
+			group := c.take()
+			c.pace.gathered(len(group) - before)
+			c.last = len(group)
+			return group
+		}
+	}
+	group := c.take()
+	c.last = len(group)
+	return group
+}
+
+// handOff ends the leader's turn once its group is durable: it records
+// whether the cores were backlogged meanwhile and wakes the first queued
+// call to lead the next group, or, with none queued, leaves the combiner
+// idle and forgets the load (a lone call after a pause does not wait).
+// c.mu must be held.
+func (c *combiner) handOff(group []*updateOp, backlogged bool) {
+	if len(c.pending) == 0 {
+		c.busy = false
+		c.last = 0
+		c.backlogged = false
+		return
+	}
+	c.backlogged = backlogged
+	next := c.pending[0]
+	next.lead = true
+	close(next.wake)
 }
 
 // How a queued call's wait ended.
@@ -166,6 +193,19 @@ func (c *combiner) await(ctx context.Context, op *updateOp) int {
 		return leading
 	}
 	return answered
+}
+
+// groupSize returns how many calls take would take now. c.mu must be
+// held.
+func (c *combiner) groupSize() int {
+	seen := make(map[string]struct{}, min(len(c.pending), maxCombined))
+	for _, o := range c.pending {
+		if len(seen) == maxCombined {
+			break
+		}
+		seen[o.vault] = struct{}{}
+	}
+	return len(seen)
 }
 
 // take removes from the queue the next group: the first pending call

@@ -15,8 +15,14 @@ import (
 // soon as the last one is durable holds the few calls that arrived
 // meanwhile (6 to 8 of 64 readers), so syncs took a tenth of the host's
 // CPU. Waiting first gathers bigger groups, and the CPU the syncs no
-// longer take goes to more calls (BENCHMARKS.md has the figures).
+// longer take goes to more calls (BENCHMARKS.md, "commits wait for more
+// calls").
 const DefaultCommitDelay = 300 * time.Microsecond
+
+// MaxCommitDelay bounds Config.CommitDelay: a tenth of the time a queued
+// call waits for its group before it runs alone (maxCombineWait), so that
+// waits for more calls never send calls off to pay a sync each.
+const MaxCommitDelay = maxCombineWait / 10
 
 // Pacing bounds (see pacer).
 const (
@@ -26,8 +32,8 @@ const (
 	// paceMinGain: groups go on waiting while a wait gathers at least
 	// this many more calls, on average.
 	paceMinGain = 1.0
-	// paceProbeEvery: while waiting does not pay, one wait in this many
-	// chances is made anyway, to notice when it would pay again.
+	// paceProbeEvery: while waiting does not pay, one chance in this many
+	// waits anyway, to notice when waiting would pay again.
 	paceProbeEvery = 32
 	// paceWeight is the weight of the newest wait in the average.
 	paceWeight = 1.0 / 8
@@ -48,7 +54,9 @@ const (
 //     (with idle cores a wait only adds latency: 4 readers lost a third
 //     of their reads/s to one), and
 //   - waiting has been gathering calls: on average at least paceMinGain
-//     more calls per wait, checked again now and then once it stops.
+//     more calls per wait that join the group (a call of a vault already
+//     in it, or beyond maxCombined, does not), checked again now and
+//     then once it stops.
 //
 // Its zero value is ready. It is not safe for concurrent use: the
 // combiner calls it under its mutex.
@@ -58,12 +66,12 @@ type pacer struct {
 }
 
 // wait reports whether the next group waits, given the size of the last
-// group and whether the cores are backlogged.
-func (p *pacer) wait(last int, backlogged bool) bool {
-	if last < paceMinGroup || !backlogged {
+// group and whether the cores were backlogged when it was durable.
+func (p *pacer) wait(lastGroup int, backlogged bool) bool {
+	if lastGroup < paceMinGroup || !backlogged {
 		return false
 	}
-	if p.gain >= 0 || p.since >= paceProbeEvery {
+	if p.gain >= 0 || p.since+1 >= paceProbeEvery {
 		p.since = 0
 		return true
 	}
@@ -82,18 +90,25 @@ type coreLoad struct {
 	sample [1]metrics.Sample
 }
 
+// newCoreLoad returns a coreLoad of this process.
 func newCoreLoad() *coreLoad {
 	l := &coreLoad{}
 	l.sample[0].Name = "/sched/goroutines/runnable:goroutines"
 	return l
 }
 
-// backlogged reports whether at least paceBacklogPerCore goroutines per
-// core (GOMAXPROCS) are waiting for one. Reading it costs about 100 ns.
+// backlogged reports whether the cores are backlogged now (see
+// backlogged). Reading the metric took 92 ns on the test machine.
 func (l *coreLoad) backlogged() bool {
 	metrics.Read(l.sample[:])
 	if l.sample[0].Value.Kind() != metrics.KindUint64 {
 		return false // not supported by this runtime: never wait
 	}
-	return l.sample[0].Value.Uint64() >= paceBacklogPerCore*uint64(runtime.GOMAXPROCS(0))
+	return backlogged(l.sample[0].Value.Uint64(), uint64(runtime.GOMAXPROCS(0)))
+}
+
+// backlogged reports whether runnable goroutines, waiting for one of
+// procs cores, are at least paceBacklogPerCore a core.
+func backlogged(runnable, procs uint64) bool {
+	return runnable >= paceBacklogPerCore*procs
 }
