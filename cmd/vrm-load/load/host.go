@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -42,8 +43,9 @@ type inProcess struct {
 
 // startInProcess starts a host on dir (a new temporary directory, removed
 // by close, when dir is empty). streamsPerBrand raises the server's
-// per-brand stream limit for runs with many watchers.
-func startInProcess(dir string, streamsPerBrand int) (_ *inProcess, err error) {
+// per-brand stream limit for runs with many watchers; commitDelay is the
+// data store's (badgerstore.Config.CommitDelay).
+func startInProcess(dir string, streamsPerBrand int, commitDelay time.Duration) (_ *inProcess, err error) {
 	p := &inProcess{dir: dir, served: make(chan error, 1)}
 	if dir == "" {
 		if p.dir, err = os.MkdirTemp("", "vrm-load-*"); err != nil {
@@ -65,7 +67,7 @@ func startInProcess(dir string, streamsPerBrand int) (_ *inProcess, err error) {
 			err = errors.Join(err, p.close())
 		}
 	}()
-	if p.data, err = badgerstore.Open(badgerstore.Config{Dir: filepath.Join(p.dir, "data")}); err != nil {
+	if p.data, err = badgerstore.Open(badgerstore.Config{Dir: filepath.Join(p.dir, "data"), CommitDelay: commitDelay}); err != nil {
 		return nil, fmt.Errorf("open data store in %s: %w", p.dir, err)
 	}
 	if p.keys, err = badgerstore.Open(badgerstore.Config{Dir: filepath.Join(p.dir, "keys")}); err != nil {

@@ -70,6 +70,7 @@ import (
 	"github.com/vrmvault/vrmvault/clients/vaultconn"
 	"github.com/vrmvault/vrmvault/cmd/vrm-load/bench"
 	"github.com/vrmvault/vrmvault/vault"
+	"github.com/vrmvault/vrmvault/vault/store/badgerstore"
 )
 
 // Exit statuses returned by Main.
@@ -120,6 +121,9 @@ type Config struct {
 	// Presign is the number of read proofs the brands sign before the
 	// warm-up (0: each read signs its own, on the measured cores).
 	Presign int
+	// CommitDelay is the in-process data store's commit delay
+	// (badgerstore.Config.CommitDelay: 0 the default, negative none).
+	CommitDelay time.Duration
 	// IdleVaults are created (in-process only) and never used, to measure
 	// a host holding many vaults.
 	IdleVaults int
@@ -263,6 +267,7 @@ func parseFlags(args []string, help io.Writer) (Config, error) {
 	fs.StringVar(&c.Addr, "addr", "", "target a running vaultd at host:port/<vault-id> instead of an in-process one (needs --code)")
 	fs.StringVar(&c.Code, "code", "", "the one-time enrolment code the running vaultd printed (with --addr)")
 	fs.StringVar(&c.Data, "data", "", "data directory of the in-process store (default: a temporary directory, removed afterwards)")
+	fs.DurationVar(&c.CommitDelay, "commit-delay", 0, "in-process host: how long a shared commit may wait for more calls when the cores are busy (0: the store's default, negative: never)")
 	fs.IntVar(&c.IdleVaults, "idle-vaults", 0, "extra vaults created in the in-process host and never used, to measure a host holding many")
 	fs.BoolVar(&c.Floor, "floor", false, "before and after the run, measure the floor (package bench) and report reads/s as a fraction of it")
 	fs.StringVar(&c.Output, "o", "table", "output format: table or json")
@@ -327,6 +332,9 @@ func (c Config) check() error {
 	if c.Timeout <= 0 || c.Timeout > time.Hour {
 		return usageErr("--timeout must be positive and at most 1h")
 	}
+	if c.CommitDelay > badgerstore.MaxCommitDelay {
+		return usageErr("--commit-delay must be at most %s", badgerstore.MaxCommitDelay)
+	}
 	if c.Rate < 0 || c.Rate > MaxRate {
 		return usageErr("--rate must be from 0 to %d", MaxRate)
 	}
@@ -345,8 +353,8 @@ func (c Config) check() error {
 			return usageErr("--addr needs --code, the one-time enrolment code the vaultd printed")
 		case c.Vaults != 1:
 			return usageErr("--addr runs with one vault: a running vaultd serves one vault and cannot create more")
-		case c.IdleVaults > 0 || c.Data != "":
-			return usageErr("--idle-vaults and --data are for the in-process host, not with --addr")
+		case c.IdleVaults > 0 || c.Data != "" || c.CommitDelay != 0:
+			return usageErr("--idle-vaults, --data and --commit-delay are for the in-process host, not with --addr")
 		}
 	} else if c.Code != "" {
 		return usageErr("--code goes with --addr")
@@ -427,6 +435,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 		Vaults: cfg.Vaults, IdleVaults: cfg.IdleVaults, Brands: cfg.Brands, Watchers: cfg.Watchers,
 		Concurrency: cfg.Concurrency, Mix: cfg.Mix.String(), Rate: cfg.Rate, WarmupSeconds: cfg.Warmup.Seconds(),
 	}
+	if cfg.CommitDelay != 0 {
+		rep.CommitDelay = cfg.CommitDelay.String()
+	}
 	defer func() { rep.Machine = thisMachine() }()
 	say := func(format string, args ...any) {
 		if progress != nil {
@@ -461,7 +472,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (rep Report, err e
 		}
 	} else {
 		slots := cfg.Vaults * cfg.Brands
-		p, err := startInProcess(cfg.Data, (cfg.Watchers+slots-1)/slots+1)
+		p, err := startInProcess(cfg.Data, (cfg.Watchers+slots-1)/slots+1, cfg.CommitDelay)
 		if err != nil {
 			return Report{}, fmt.Errorf("start in-process vaultd: %w", err)
 		}

@@ -47,6 +47,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--warmup", "-1s"}, "--warmup must be from 0"},
 		{[]string{"--timeout", "0s"}, "--timeout must be positive"},
 		{[]string{"--rate", fmt.Sprint(MaxRate + 1)}, "--rate must be from 0 to"},
+		{[]string{"--commit-delay", "11ms"}, "--commit-delay must be at most"},
+		{[]string{"--addr", "127.0.0.1:7443/abc", "--code", "X", "--commit-delay", "1ms"}, "not with --addr"},
 		{[]string{"-o", "xml"}, "-o must be table or json"},
 		{[]string{"--mix", "read=90,delete=10"}, `unknown operation "delete"`},
 		{[]string{"--mix", "read=0"}, "every weight is 0"},
@@ -168,7 +170,7 @@ func TestRunRecordings(t *testing.T) {
 	dir := t.TempDir()
 	prof, tr := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "run.trace")
 	code, _, stderr := runCLI(t, "--vaults", "1", "--brands", "1", "--watchers", "0", "--concurrency", "2",
-		"--mix", "read=1", "--warmup", "0s", "--count", "20", "-q", "-o", "json", "--cpuprofile", prof, "--trace", tr)
+		"--mix", "read=1", "--warmup", "0s", "--count", "20", "-q", "-o", "json", "--cpuprofile", prof, "--trace", tr, "--commit-delay", "-1ns")
 	if code != ExitOK || stderr != "" {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

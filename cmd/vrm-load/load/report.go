@@ -24,6 +24,9 @@ type Report struct {
 	Mix           string  `json:"mix"`
 	Rate          float64 `json:"rate,omitempty"`
 	WarmupSeconds float64 `json:"warmup_seconds"`
+	// CommitDelay is --commit-delay as given (Go duration syntax), when
+	// set.
+	CommitDelay string `json:"commit_delay,omitempty"`
 	// Machine is where it ran.
 	Machine Machine `json:"machine"`
 	// SetupSeconds is the time to create the fleet; ElapsedSeconds the
@@ -73,6 +76,9 @@ func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "fleet: %d vaults (+%d idle) x %d brands, %d watchers; mix %s; concurrency %d", r.Vaults, r.IdleVaults, r.Brands, r.Watchers, r.Mix, r.Concurrency)
 	if r.Rate > 0 {
 		fmt.Fprintf(&b, "; rate %.0f/s", r.Rate)
+	}
+	if r.CommitDelay != "" {
+		fmt.Fprintf(&b, "; commit delay %s", r.CommitDelay)
 	}
 	fmt.Fprintf(&b, "\nset-up %.1fs; measured %.1fs after %.1fs warm-up\n", r.SetupSeconds, r.ElapsedSeconds, r.WarmupSeconds)
 	if r.CPUSeconds > 0 {
