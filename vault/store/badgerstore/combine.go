@@ -62,8 +62,8 @@ type combiner struct {
 	mu         sync.Mutex
 	busy       bool
 	pending    []*updateOp
-	last       int   // calls in the last group
-	backlogged bool  // whether the cores were backlogged when the last group was durable
+	last       int   // calls in the last group (0 once idle)
+	backlogged bool  // whether the cores were backlogged when the last group was durable (false once idle)
 	pace       pacer // whether the next group waits
 }
 
@@ -110,7 +110,7 @@ func (c *combiner) run(ctx context.Context, s *Store, vault string, fn func(stor
 	// the callers about to run.
 	backlogged := c.delay > 0 && c.backlog()
 	c.mu.Lock()
-	c.handOff(group, backlogged)
+	c.handOff(backlogged)
 	c.mu.Unlock()
 	for _, o := range group {
 		if o != op {
@@ -124,20 +124,21 @@ func (c *combiner) run(ctx context.Context, s *Store, vault string, fn func(stor
 // first waits c.delay for more calls to join it, with c.mu released.
 // c.mu must be held, by the leader.
 func (c *combiner) nextGroup() []*updateOp {
+	waited := -1 // the group's size before the wait, if it waited
 	if c.delay > 0 && c.pace.wait(c.last, c.backlogged) {
-		if before := c.groupSize(); before < maxCombined {
+		if n := c.groupSize(); n < maxCombined {
 			// More calls are likely on their way: let them join this
 			// group rather than pay a sync of their own.
+			waited = n
 			c.mu.Unlock()
 			c.sleep(c.delay)
 			c.mu.Lock()
-			group := c.take()
-			c.pace.gathered(len(group) - before)
-			c.last = len(group)
-			return group
 		}
 	}
 	group := c.take()
+	if waited >= 0 {
+		c.pace.gathered(len(group) - waited)
+	}
 	c.last = len(group)
 	return group
 }
@@ -147,7 +148,7 @@ func (c *combiner) nextGroup() []*updateOp {
 // call to lead the next group, or, with none queued, leaves the combiner
 // idle and forgets the load (a lone call after a pause does not wait).
 // c.mu must be held.
-func (c *combiner) handOff(group []*updateOp, backlogged bool) {
+func (c *combiner) handOff(backlogged bool) {
 	if len(c.pending) == 0 {
 		c.busy = false
 		c.last = 0

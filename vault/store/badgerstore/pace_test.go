@@ -132,7 +132,7 @@ func (p *pacingCombiner) turn(backlogged bool, next ...string) int {
 	p.busy = true
 	group := p.nextGroup()
 	p.queue(next...)
-	p.handOff(group, backlogged)
+	p.handOff(backlogged)
 	return len(group)
 }
 
