@@ -63,7 +63,7 @@ func (h *Host) IssueEnrollmentCode(ctx context.Context, vaultID string, c Caller
 		if live >= MaxLiveEnrollmentCodes {
 			return fmt.Errorf("%w: the vault holds %d unused enrolment codes, limit is %d (enrolment codes); use one or let it expire", ErrLimit, live, MaxLiveEnrollmentCodes)
 		}
-		if enr, err = h.putEnrollmentCode(tx); err != nil {
+		if enr, err = h.putEnrollmentCode(tx, c.JKT); err != nil {
 			return err
 		}
 		// A change row makes concurrent issues conflict, so the counts
@@ -85,9 +85,9 @@ func (h *Host) IssueEnrollmentCode(ctx context.Context, vaultID string, c Caller
 // (another device's, or jkt itself) and extending the ledger head. In one
 // transaction it appends the entry to the consent ledger, deletes the key
 // and writes the audit entry; from its commit the key is unknown to the
-// vault. The rules are those of consent.LedgerState.Apply, so the ledger
-// stays verifiable: an entry that is not a remove of jkt is
-// ErrInvalidArgument, a signature by a key that is no owner key a
+// vault, and so are the enrolment codes it issued. The rules are those of
+// consent.LedgerState.Apply, so the ledger stays verifiable: an entry that
+// is not a remove of jkt is ErrInvalidArgument, a signature by a key that is no owner key a
 // consent.RecordError, a jkt that is no owner key ErrOwnerKeyNotFound,
 // the last owner key ErrLastOwnerKey, and an entry that does not extend
 // the head a *LedgerHeadError. Any refusal leaves the ledger and the keys
@@ -125,6 +125,9 @@ func (h *Host) RemoveOwnerKey(ctx context.Context, vaultID string, c Caller, jkt
 		if err := tx.Delete(prefixOwner + jkt); err != nil {
 			return err
 		}
+		if err := deleteCodesIssuedBy(tx, jkt); err != nil {
+			return err
+		}
 		if err := h.appendChange(tx, changeRecord{V: 1, Kind: "key", By: c.JKT}); err != nil {
 			return err
 		}
@@ -158,4 +161,29 @@ func checkRemoveEntry(jkt, compact string) (*consent.LedgerEntry, error) {
 		return nil, fmt.Errorf("%w: the key entry removes %s, not %s", ErrInvalidArgument, e.Key.JKT, jkt)
 	}
 	return e, nil
+}
+
+// deleteCodesIssuedBy deletes in tx the unused enrolment codes the owner
+// key jkt issued: a removed device's codes must not enrol anyone.
+func deleteCodesIssuedBy(tx store.Tx, jkt string) error {
+	var issued []string
+	err := tx.Scan(prefixEnrollment, "", 0, func(k string, v []byte) error {
+		var rec enrollmentRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("enrolment code %s: %w", k, err)
+		}
+		if rec.Issuer == jkt {
+			issued = append(issued, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range issued {
+		if err := tx.Delete(k); err != nil {
+			return fmt.Errorf("delete enrolment code: %w", err)
+		}
+	}
+	return nil
 }

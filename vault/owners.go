@@ -50,6 +50,10 @@ type ownerRecord struct {
 type enrollmentRecord struct {
 	V       int       `json:"v"`
 	Expires time.Time `json:"expires"`
+	// Issuer is the thumbprint of the owner key that issued the code
+	// (IssueEnrollmentCode); empty for a code the host issued. The code
+	// is good only while that key is an owner key.
+	Issuer string `json:"issuer,omitempty"`
 }
 
 // codeEncoding writes enrolment codes in upper-case base32 without
@@ -72,8 +76,9 @@ func enrollmentKey(code string) string {
 	return prefixEnrollment + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// putEnrollmentCode makes a new code and stores its hash in tx.
-func (h *Host) putEnrollmentCode(tx store.Tx) (Enrollment, error) {
+// putEnrollmentCode makes a new code and stores its hash in tx; issuer
+// is the owner key issuing it ("" for the host).
+func (h *Host) putEnrollmentCode(tx store.Tx, issuer string) (Enrollment, error) {
 	var raw [enrollmentCodeBytes]byte
 	if _, err := io.ReadFull(h.rand, raw[:]); err != nil {
 		return Enrollment{}, fmt.Errorf("enrolment code: %w", err)
@@ -84,7 +89,7 @@ func (h *Host) putEnrollmentCode(tx store.Tx) (Enrollment, error) {
 		groups = append(groups, plain[i:min(i+4, len(plain))])
 	}
 	enr := Enrollment{Code: strings.Join(groups, "-"), Expires: h.now().Add(h.enrTTL).UTC()}
-	b, err := json.Marshal(enrollmentRecord{V: 1, Expires: enr.Expires})
+	b, err := json.Marshal(enrollmentRecord{V: 1, Expires: enr.Expires, Issuer: issuer})
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("encode enrolment code: %w", err)
 	}
@@ -100,7 +105,7 @@ func (h *Host) NewEnrollmentCode(ctx context.Context, vaultID string) (Enrollmen
 	var enr Enrollment
 	err := h.update(ctx, vaultID, func(tx store.Tx) error {
 		var err error
-		enr, err = h.putEnrollmentCode(tx)
+		enr, err = h.putEnrollmentCode(tx, "")
 		return err
 	})
 	if err != nil {
@@ -112,8 +117,8 @@ func (h *Host) NewEnrollmentCode(ctx context.Context, vaultID string) (Enrollmen
 // Enroll consumes a one-time code and records key as an owner key of the
 // vault, appending keyEntry (the key's self-signed "add" entry) to the
 // consent ledger in the same transaction, with its audit entry. A wrong,
-// used or expired code, and a vault that does not exist, all give
-// ErrEnrollmentCode. A key entry that does not extend the ledger head
+// used or expired code, one issued by an owner key since removed, and a
+// vault that does not exist, all give ErrEnrollmentCode. A key entry that does not extend the ledger head
 // gives a *LedgerHeadError and leaves the code unspent.
 func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.PublicKey, device, keyEntry string, c Caller) (consent.Head, error) {
 	if len(code) == 0 || len(code) > maxEnrollmentCodeLen {
@@ -132,6 +137,15 @@ func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.Pub
 		}
 		if !now.Before(rec.Expires) {
 			return ErrEnrollmentCode
+		}
+		// A code an owner key issued dies with that key (RemoveOwnerKey
+		// deletes its codes; this also refuses any it left).
+		if rec.Issuer != "" {
+			if _, err := tx.Get(prefixOwner + rec.Issuer); errors.Is(err, store.ErrNotFound) {
+				return ErrEnrollmentCode
+			} else if err != nil {
+				return err
+			}
 		}
 		// Checked only once the code is: before it, the answer would tell
 		// anyone whether the vault exists.

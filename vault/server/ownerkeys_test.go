@@ -388,3 +388,28 @@ func TestOwnerEnrollmentCodeLimits(t *testing.T) {
 		t.Errorf("%d owner keys, want %d", n, vault.MaxOwnerKeys)
 	}
 }
+
+// TestRemovedKeyCodesDie: the enrolment codes a device issued die with
+// its key; the codes other devices issued still enrol.
+func TestRemovedKeyCodesDie(t *testing.T) {
+	v := vaulttest.Start(t)
+	ctx := ctxT(t)
+	a, _ := v.Owner(t)
+	b, keyB := secondDevice(t, v, a, "phone")
+	byB, err := b.CreateEnrollmentCode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byA, err := a.CreateEnrollmentCode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RemoveOwnerKey(ctx, keyB.Thumbprint()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Client(t, vaulttest.NewKey(t)).Enroll(ctx, byB.GetCode(), "stolen phone's code")
+	wantCode(t, err, codes.PermissionDenied, "enrolment code invalid, used or expired")
+	if _, err := v.Client(t, vaulttest.NewKey(t)).Enroll(ctx, byA.GetCode(), "laptop"); err != nil {
+		t.Fatalf("enrol with a code of a device still in force: %v", err)
+	}
+}

@@ -80,8 +80,8 @@ type OwnerServiceClient interface {
 	// spends it with Enroll.
 	CreateEnrollmentCode(ctx context.Context, in *CreateEnrollmentCodeRequest, opts ...grpc.CallOption) (*CreateEnrollmentCodeResponse, error)
 	// RemoveOwnerKey appends an owner-signed "remove" key entry to the
-	// ledger and removes the owner key, in one transaction. The last owner
-	// key cannot be removed.
+	// ledger and removes the owner key, with the unused enrolment codes it
+	// issued, in one transaction. The last owner key cannot be removed.
 	RemoveOwnerKey(ctx context.Context, in *RemoveOwnerKeyRequest, opts ...grpc.CallOption) (*RemoveOwnerKeyResponse, error)
 }
 
@@ -296,8 +296,8 @@ type OwnerServiceServer interface {
 	// spends it with Enroll.
 	CreateEnrollmentCode(context.Context, *CreateEnrollmentCodeRequest) (*CreateEnrollmentCodeResponse, error)
 	// RemoveOwnerKey appends an owner-signed "remove" key entry to the
-	// ledger and removes the owner key, in one transaction. The last owner
-	// key cannot be removed.
+	// ledger and removes the owner key, with the unused enrolment codes it
+	// issued, in one transaction. The last owner key cannot be removed.
 	RemoveOwnerKey(context.Context, *RemoveOwnerKeyRequest) (*RemoveOwnerKeyResponse, error)
 	mustEmbedUnimplementedOwnerServiceServer()
 }
