@@ -202,7 +202,7 @@ func (h *Host) CreateVault(ctx context.Context) (string, Enrollment, error) {
 		if err := tx.Put(keyMeta, meta); err != nil {
 			return err
 		}
-		enr, err = h.putEnrollmentCode(tx, "")
+		enr, err = h.putEnrollmentCode(tx, codeIssuer{})
 		return err
 	})
 	if err != nil {

@@ -21,8 +21,11 @@ var errEnoughCodes = errors.New("enough live enrolment codes counted")
 
 // IssueEnrollmentCode issues a one-time enrolment code for another device
 // of the owner c: the same code store, hashing and TTL as the codes the
-// host issues (NewEnrollmentCode), spent by Enroll. The audit entry is
-// written in the same transaction. A vault with MaxOwnerKeys owner keys
+// host issues (NewEnrollmentCode), spent by Enroll. The code belongs to
+// c's owner key as enrolled now: removing that key voids it, and so does
+// enrolling the same key again. A caller whose key is no owner key (any
+// more) gets ErrKeyChanged. The audit entry is written in the same
+// transaction. A vault with MaxOwnerKeys owner keys
 // gives ErrTooManyOwnerKeys, and one holding MaxLiveEnrollmentCodes
 // unused codes ErrLimit; a suspended vault gives ErrSuspended.
 func (h *Host) IssueEnrollmentCode(ctx context.Context, vaultID string, c Caller) (Enrollment, error) {
@@ -63,7 +66,16 @@ func (h *Host) IssueEnrollmentCode(ctx context.Context, vaultID string, c Caller
 		if live >= MaxLiveEnrollmentCodes {
 			return fmt.Errorf("%w: the vault holds %d unused enrolment codes, limit is %d (enrolment codes); use one or let it expire", ErrLimit, live, MaxLiveEnrollmentCodes)
 		}
-		if enr, err = h.putEnrollmentCode(tx, c.JKT); err != nil {
+		// The code belongs to the caller's enrolment, read here: a
+		// removal committed since the caller was admitted makes this
+		// fail (or, in a shared transaction, conflict).
+		issuer, err := loadCodeIssuer(tx, c.JKT)
+		if errors.Is(err, ErrOwnerKeyNotFound) {
+			return fmt.Errorf("%w: the calling key is no longer an owner key", ErrKeyChanged)
+		} else if err != nil {
+			return err
+		}
+		if enr, err = h.putEnrollmentCode(tx, issuer); err != nil {
 			return err
 		}
 		// A change row makes concurrent issues conflict, so the counts
@@ -85,9 +97,10 @@ func (h *Host) IssueEnrollmentCode(ctx context.Context, vaultID string, c Caller
 // (another device's, or jkt itself) and extending the ledger head. In one
 // transaction it appends the entry to the consent ledger, deletes the key
 // and writes the audit entry; from its commit the key is unknown to the
-// vault, and so are the enrolment codes it issued. The rules are those of
-// consent.LedgerState.Apply, so the ledger stays verifiable: an entry that
-// is not a remove of jkt is ErrInvalidArgument, a signature by a key that is no owner key a
+// vault; the unused enrolment codes it issued are deleted (and Enroll
+// refuses any left). The rules are those of consent.LedgerState.Apply, so
+// the ledger stays verifiable: an entry that is not a remove of jkt is
+// ErrInvalidArgument, a signature by a key that is no owner key a
 // consent.RecordError, a jkt that is no owner key ErrOwnerKeyNotFound,
 // the last owner key ErrLastOwnerKey, and an entry that does not extend
 // the head a *LedgerHeadError. Any refusal leaves the ledger and the keys
@@ -178,7 +191,7 @@ func deleteCodesIssuedBy(tx store.Tx, jkt string) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("scan enrolment codes: %w", err)
 	}
 	for _, k := range issued {
 		if err := tx.Delete(k); err != nil {

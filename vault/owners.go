@@ -51,9 +51,31 @@ type enrollmentRecord struct {
 	V       int       `json:"v"`
 	Expires time.Time `json:"expires"`
 	// Issuer is the thumbprint of the owner key that issued the code
-	// (IssueEnrollmentCode); empty for a code the host issued. The code
-	// is good only while that key is an owner key.
-	Issuer string `json:"issuer,omitempty"`
+	// (IssueEnrollmentCode), and IssuerEnrolled when that key was
+	// enrolled; both are empty for a code the host issued. The code is
+	// good only while that enrolment of the key stands: not once the key
+	// is removed, nor after the same key is enrolled again.
+	Issuer         string    `json:"issuer,omitempty"`
+	IssuerEnrolled time.Time `json:"issuer_enrolled,omitzero"`
+}
+
+// codeIssuer is the owner key enrolment an enrolment code belongs to;
+// the zero value is the host.
+type codeIssuer struct {
+	jkt      string
+	enrolled time.Time
+}
+
+// loadCodeIssuer returns the enrolment of owner key jkt in tx, or
+// ErrOwnerKeyNotFound.
+func loadCodeIssuer(tx store.Tx, jkt string) (codeIssuer, error) {
+	var rec ownerRecord
+	if err := getJSON(tx, prefixOwner+jkt, &rec); errors.Is(err, store.ErrNotFound) {
+		return codeIssuer{}, fmt.Errorf("%w: %s", ErrOwnerKeyNotFound, jkt)
+	} else if err != nil {
+		return codeIssuer{}, fmt.Errorf("owner key %s: %w", jkt, err)
+	}
+	return codeIssuer{jkt: jkt, enrolled: rec.Enrolled}, nil
 }
 
 // codeEncoding writes enrolment codes in upper-case base32 without
@@ -77,8 +99,8 @@ func enrollmentKey(code string) string {
 }
 
 // putEnrollmentCode makes a new code and stores its hash in tx; issuer
-// is the owner key issuing it ("" for the host).
-func (h *Host) putEnrollmentCode(tx store.Tx, issuer string) (Enrollment, error) {
+// is the owner key enrolment issuing it (zero for the host).
+func (h *Host) putEnrollmentCode(tx store.Tx, issuer codeIssuer) (Enrollment, error) {
 	var raw [enrollmentCodeBytes]byte
 	if _, err := io.ReadFull(h.rand, raw[:]); err != nil {
 		return Enrollment{}, fmt.Errorf("enrolment code: %w", err)
@@ -89,7 +111,7 @@ func (h *Host) putEnrollmentCode(tx store.Tx, issuer string) (Enrollment, error)
 		groups = append(groups, plain[i:min(i+4, len(plain))])
 	}
 	enr := Enrollment{Code: strings.Join(groups, "-"), Expires: h.now().Add(h.enrTTL).UTC()}
-	b, err := json.Marshal(enrollmentRecord{V: 1, Expires: enr.Expires, Issuer: issuer})
+	b, err := json.Marshal(enrollmentRecord{V: 1, Expires: enr.Expires, Issuer: issuer.jkt, IssuerEnrolled: issuer.enrolled})
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("encode enrolment code: %w", err)
 	}
@@ -105,7 +127,7 @@ func (h *Host) NewEnrollmentCode(ctx context.Context, vaultID string) (Enrollmen
 	var enr Enrollment
 	err := h.update(ctx, vaultID, func(tx store.Tx) error {
 		var err error
-		enr, err = h.putEnrollmentCode(tx, "")
+		enr, err = h.putEnrollmentCode(tx, codeIssuer{})
 		return err
 	})
 	if err != nil {
@@ -117,8 +139,9 @@ func (h *Host) NewEnrollmentCode(ctx context.Context, vaultID string) (Enrollmen
 // Enroll consumes a one-time code and records key as an owner key of the
 // vault, appending keyEntry (the key's self-signed "add" entry) to the
 // consent ledger in the same transaction, with its audit entry. A wrong,
-// used or expired code, one issued by an owner key since removed, and a
-// vault that does not exist, all give ErrEnrollmentCode. A key entry that does not extend the ledger head
+// used or expired code, one whose issuing owner key has been removed (or
+// enrolled again) since, and a vault that does not exist, all give
+// ErrEnrollmentCode. A key entry that does not extend the ledger head
 // gives a *LedgerHeadError and leaves the code unspent.
 func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.PublicKey, device, keyEntry string, c Caller) (consent.Head, error) {
 	if len(code) == 0 || len(code) > maxEnrollmentCodeLen {
@@ -138,10 +161,11 @@ func (h *Host) Enroll(ctx context.Context, vaultID, code string, key consent.Pub
 		if !now.Before(rec.Expires) {
 			return ErrEnrollmentCode
 		}
-		// A code an owner key issued dies with that key (RemoveOwnerKey
-		// deletes its codes; this also refuses any it left).
+		// A code an owner key issued dies with that enrolment of the key
+		// (RemoveOwnerKey deletes its codes; this refuses any left).
 		if rec.Issuer != "" {
-			if _, err := tx.Get(prefixOwner + rec.Issuer); errors.Is(err, store.ErrNotFound) {
+			issuer, err := loadCodeIssuer(tx, rec.Issuer)
+			if errors.Is(err, ErrOwnerKeyNotFound) || (err == nil && !issuer.enrolled.Equal(rec.IssuerEnrolled)) {
 				return ErrEnrollmentCode
 			} else if err != nil {
 				return err
