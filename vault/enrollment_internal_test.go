@@ -12,7 +12,6 @@ import (
 	"github.com/vrmvault/vrmvault/consent"
 	"github.com/vrmvault/vrmvault/vault/audit"
 	"github.com/vrmvault/vrmvault/vault/store"
-	"github.com/vrmvault/vrmvault/vault/store/badgerstore"
 )
 
 // owners is a vault with two enrolled owner keys, A and B.
@@ -49,18 +48,13 @@ func enrolKey(t *testing.T, h *Host, id, code string, key *consent.PrivateKey, h
 
 func newOwners(t *testing.T) *owners {
 	t.Helper()
-	bs, err := badgerstore.Open(badgerstore.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bs.Close() })
-	h, err := NewHost(Config{Store: bs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newTestHost(t)
 	ctx := context.Background()
 	o := &owners{h: h, a: newKey(t), b: newKey(t)}
-	var first Enrollment
+	var (
+		first Enrollment
+		err   error
+	)
 	if o.id, first, err = h.CreateVault(ctx); err != nil {
 		t.Fatal(err)
 	}

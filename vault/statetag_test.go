@@ -12,7 +12,8 @@ import (
 	"github.com/vrmvault/vrmvault/vault/store/badgerstore"
 )
 
-func newTagHost(t *testing.T) (*Host, string) {
+// newTestHost returns a host on badger in a temporary directory.
+func newTestHost(t *testing.T) *Host {
 	t.Helper()
 	bs, err := badgerstore.Open(badgerstore.Config{Dir: t.TempDir()})
 	if err != nil {
@@ -23,6 +24,12 @@ func newTagHost(t *testing.T) (*Host, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+func newTagHost(t *testing.T) (*Host, string) {
+	t.Helper()
+	h := newTestHost(t)
 	id, _, err := h.CreateVault(context.Background())
 	if err != nil {
 		t.Fatal(err)
