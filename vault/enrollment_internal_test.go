@@ -3,7 +3,6 @@ package vault
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -80,11 +79,7 @@ func (o *owners) codeIssuers(t *testing.T) []string {
 	t.Helper()
 	var issuers []string
 	err := o.h.view(context.Background(), o.id, func(tx store.Tx) error {
-		return tx.Scan(prefixEnrollment, "", 0, func(_ string, v []byte) error {
-			var rec enrollmentRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return err
-			}
+		return scanEnrollmentCodes(tx, func(_ string, rec enrollmentRecord) error {
 			issuers = append(issuers, rec.Issuer)
 			return nil
 		})

@@ -47,11 +47,7 @@ func (h *Host) IssueEnrollmentCode(ctx context.Context, vaultID string, c Caller
 		// Count the live codes, stopping at the limit: the host may have
 		// issued more (NewEnrollmentCode is not bounded here).
 		live := 0
-		err := tx.Scan(prefixEnrollment, "", 0, func(k string, v []byte) error {
-			var rec enrollmentRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("enrolment code %s: %w", k, err)
-			}
+		err := scanEnrollmentCodes(tx, func(_ string, rec enrollmentRecord) error {
 			if now.Before(rec.Expires) {
 				live++
 			}
@@ -180,11 +176,7 @@ func checkRemoveEntry(jkt, compact string) (*consent.LedgerEntry, error) {
 // key jkt issued: a removed device's codes must not enrol anyone.
 func deleteCodesIssuedBy(tx store.Tx, jkt string) error {
 	var issued []string
-	err := tx.Scan(prefixEnrollment, "", 0, func(k string, v []byte) error {
-		var rec enrollmentRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("enrolment code %s: %w", k, err)
-		}
+	err := scanEnrollmentCodes(tx, func(k string, rec enrollmentRecord) error {
 		if rec.Issuer == jkt {
 			issued = append(issued, k)
 		}
@@ -199,4 +191,16 @@ func deleteCodesIssuedBy(tx store.Tx, jkt string) error {
 		}
 	}
 	return nil
+}
+
+// scanEnrollmentCodes calls fn with the key and record of every unused,
+// unexpired enrolment code of the vault in tx.
+func scanEnrollmentCodes(tx store.Tx, fn func(key string, rec enrollmentRecord) error) error {
+	return tx.Scan(prefixEnrollment, "", 0, func(k string, v []byte) error {
+		var rec enrollmentRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("enrolment code %s: %w", k, err)
+		}
+		return fn(k, rec)
+	})
 }
